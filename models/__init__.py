@@ -1,0 +1,1 @@
+"""Host-side model pipeline: GGUF validation, sharding, manifests and the model store."""

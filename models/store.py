@@ -1,0 +1,160 @@
+"""The model store: one folder per model holding manifest.json and content-addressed shards.
+
+    $INPAGE_HOME/models/<id>/manifest.json
+    $INPAGE_HOME/models/<id>/<sha256>.gguf     (one per shard)
+
+Imports are built in $INPAGE_HOME/tmp and moved into place with one rename, so a failed or
+interrupted import leaves nothing behind in models/.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import manifest as mf
+from .errors import ModelError
+from .gguf_file import describe, open_gguf
+from .shards import MAX_SHARD_BYTES, split_gguf
+
+
+def default_home() -> Path:
+    if os.environ.get("INPAGE_HOME"):
+        return Path(os.environ["INPAGE_HOME"])
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data) / "inpage"
+
+
+@dataclass(frozen=True)
+class ShardProblem:
+    file: str
+    problem: str
+
+
+class Store:
+    def __init__(self, home: Path | str | None = None):
+        self.home = Path(home) if home else default_home()
+        self.models_dir = self.home / "models"
+        self.tmp_dir = self.home / "tmp"
+
+    def model_dir(self, model_id: str) -> Path:
+        if not mf.MODEL_ID.match(model_id):
+            raise ModelError(f"bad model id {model_id!r}", "ids use a-z, 0-9, '.', '_' and '-'")
+        return self.models_dir / model_id
+
+    def list(self) -> list[dict]:
+        """Manifests of every model in the store; a damaged folder is skipped, not fatal."""
+        if not self.models_dir.is_dir():
+            return []
+        out = []
+        for d in sorted(self.models_dir.iterdir()):
+            try:
+                out.append(self.manifest(d.name))
+            except ModelError:
+                continue
+        return out
+
+    def manifest(self, model_id: str) -> dict:
+        path = self.model_dir(model_id) / "manifest.json"
+        if not path.is_file():
+            raise ModelError(f"model {model_id!r} is not installed", "see `inpage models list`")
+        m = mf.load(path)
+        if m["id"] != model_id:
+            raise ModelError(f"{path}: says it is {m['id']!r}", f"re-import {model_id}")
+        return m
+
+    def has(self, model_id: str) -> bool:
+        return (self.model_dir(model_id) / "manifest.json").is_file()
+
+    def shard_path(self, model_id: str, sha256: str) -> Path | None:
+        """Path of a shard listed in the model's manifest, else None. Never built from unchecked input."""
+        try:
+            m = self.manifest(model_id)
+        except ModelError:
+            return None
+        for shard in m["shards"]:
+            if shard["sha256"] == sha256:
+                return self.model_dir(model_id) / mf.shard_file_name(sha256)
+        return None
+
+    def import_gguf(self, src: Path, model_id: str | None = None, *, name: str | None = None,
+                    source: dict | None = None, replace: bool = False,
+                    max_shard_bytes: int = MAX_SHARD_BYTES) -> dict:
+        src = Path(src)
+        model_id = _id_from_path(src) if model_id is None else model_id
+        final = self.model_dir(model_id)
+        if final.exists() and not replace:
+            raise ModelError(f"model {model_id!r} is already installed", "remove it first with `inpage models rm`")
+        info = describe(open_gguf(src))
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f"{model_id}.", dir=self.tmp_dir))
+        work.chmod(0o755)
+        try:
+            split_dir = work / "split"
+            split_dir.mkdir()
+            shards = []
+            for path in split_gguf(src, split_dir, max_shard_bytes):
+                sha = mf.sha256_file(path)
+                size = path.stat().st_size
+                path.rename(work / mf.shard_file_name(sha))
+                shards.append({"file": mf.shard_file_name(sha), "bytes": size, "sha256": sha})
+            split_dir.rmdir()
+            manifest = {
+                "format_version": mf.FORMAT_VERSION,
+                "id": model_id,
+                "name": name or info.name or model_id,
+                "architecture": info.architecture,
+                "quantization": info.quantization,
+                "parameter_count": info.parameter_count,
+                "context_length": info.context_length,
+                "chat_template": info.chat_template,
+                "license": info.license,
+                "source": source or {"kind": "file", "name": src.name},
+                "total_bytes": sum(s["bytes"] for s in shards),
+                "shards": shards,
+            }
+            mf.write(work / "manifest.json", manifest)
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                old = work.with_name(work.name + ".old")
+                final.rename(old)
+                work.rename(final)
+                shutil.rmtree(old)
+            else:
+                work.rename(final)
+            return manifest
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def remove(self, model_id: str) -> None:
+        final = self.model_dir(model_id)
+        if not final.is_dir():
+            raise ModelError(f"model {model_id!r} is not installed", "see `inpage models list`")
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        doomed = Path(tempfile.mkdtemp(prefix=f"{model_id}.rm.", dir=self.tmp_dir))
+        final.rename(doomed / model_id)
+        shutil.rmtree(doomed)
+
+    def verify(self, model_id: str) -> list[ShardProblem]:
+        """Rehash every shard; return the problems found (empty when the model is intact)."""
+        m = self.manifest(model_id)
+        problems = []
+        for shard in m["shards"]:
+            path = self.model_dir(model_id) / shard["file"]
+            if not path.is_file():
+                problems.append(ShardProblem(shard["file"], "missing"))
+            elif path.stat().st_size != shard["bytes"]:
+                problems.append(ShardProblem(shard["file"], f"{path.stat().st_size} bytes, expected {shard['bytes']}"))
+            elif mf.sha256_file(path) != shard["sha256"]:
+                problems.append(ShardProblem(shard["file"], "sha256 mismatch (corrupt)"))
+        return problems
+
+
+def _id_from_path(path: Path) -> str:
+    stem = re.sub(r"[^a-z0-9._-]+", "-", path.stem.lower()).strip("-._")
+    if not stem:
+        raise ModelError(f"cannot derive a model id from {path.name!r}", "pass one with --id")
+    return stem[:64]

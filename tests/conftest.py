@@ -1,0 +1,37 @@
+import pytest
+
+from models.store import Store
+from server import create_app
+
+from .ggufs import write_tiny_llama
+
+
+@pytest.fixture
+def tiny_gguf(tmp_path):
+    return write_tiny_llama(tmp_path / "tiny.gguf")
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(tmp_path / "home")
+
+
+@pytest.fixture
+def tiny_model(store, tiny_gguf):
+    """The tiny model imported as three or more shards."""
+    return store.import_gguf(tiny_gguf, "tiny", max_shard_bytes=32 * 1024)
+
+
+@pytest.fixture
+def app(store, tmp_path):
+    node_modules = tmp_path / "node_modules"
+    (node_modules / "@wllama/wllama/esm/wasm").mkdir(parents=True)
+    (node_modules / "@wllama/wllama/esm/index.js").write_text("export const Wllama = 1;\n")
+    (node_modules / "@wllama/wllama/esm/wasm/wllama.wasm").write_bytes(b"\0asm\1\0\0\0")
+    (node_modules / "@wllama/wllama/package.json").write_text("{}")
+    return create_app({"INPAGE_HOME": store.home, "NODE_MODULES": str(node_modules), "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
