@@ -1,0 +1,123 @@
+"""The `inpage` command: serve the app and manage the model store."""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from pathlib import Path
+
+from models.errors import ModelError
+from models.pull import CATALOG, pull
+from models.store import Store
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except ModelError as e:
+        print(f"inpage: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="inpage", description="Private AI in a browser tab: the host.")
+    p.add_argument("--home", type=Path, default=None, help="model store folder (default: $INPAGE_HOME or "
+                   "$XDG_DATA_HOME/inpage)")
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="serve the app")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--threads", type=int, default=8)
+    s.set_defaults(func=_serve)
+
+    m = sub.add_parser("models", help="manage the model store").add_subparsers(required=True, metavar="VERB")
+    v = m.add_parser("pull", help=f"fetch a known model ({', '.join(sorted(CATALOG))})")
+    v.add_argument("model_id")
+    v.set_defaults(func=_pull)
+    v = m.add_parser("list", help="list installed models")
+    v.set_defaults(func=_list)
+    v = m.add_parser("rm", help="remove a model")
+    v.add_argument("model_id")
+    v.set_defaults(func=_rm)
+    v = m.add_parser("verify", help="rehash every shard of a model")
+    v.add_argument("model_id")
+    v.set_defaults(func=_verify)
+    v = m.add_parser("import", help="import a GGUF file")
+    v.add_argument("path", type=Path)
+    v.add_argument("--id", dest="model_id", default=None, help="model id (default: from the file name)")
+    v.add_argument("--replace", action="store_true", help="replace a model with the same id")
+    v.set_defaults(func=_import)
+    return p
+
+
+def _serve(args) -> None:
+    import waitress
+
+    from server import create_app
+
+    loopback = args.host in ("localhost",) or _is_loopback(args.host)
+    config = {"INPAGE_HOME": args.home}
+    if loopback:
+        # A page on another site can rebind its name to 127.0.0.1; only answer to loopback names.
+        config["TRUSTED_HOSTS"] = ["127.0.0.1", "localhost", "[::1]", "::1"]
+    app = create_app(config)
+    store = Store(args.home)
+    if not store.list():
+        print("inpage: no models installed yet; run `inpage models pull smollm2-135m`", file=sys.stderr)
+    print(f"inpage: serving http://{args.host}:{args.port}/  (store: {store.home})", flush=True)
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="inpage",
+                   _quiet=True)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _pull(args) -> None:
+    m = pull(Store(args.home), args.model_id)
+    print(f"{m['id']}: {m['total_bytes'] / 2**20:.1f} MiB in {len(m['shards'])} shards")
+
+
+def _list(args) -> None:
+    manifests = Store(args.home).list()
+    if not manifests:
+        print("no models installed; try `inpage models pull smollm2-135m`")
+        return
+    print(f"{'ID':24} {'ARCH':10} {'QUANT':8} {'PARAMS':>8} {'SIZE':>10} SHARDS")
+    for m in manifests:
+        print(f"{m['id']:24} {m['architecture']:10} {m['quantization']:8} "
+              f"{m['parameter_count'] / 1e6:7.0f}M {m['total_bytes'] / 2**20:8.1f}MiB {len(m['shards'])}")
+
+
+def _rm(args) -> None:
+    Store(args.home).remove(args.model_id)
+    print(f"removed {args.model_id}")
+
+
+def _verify(args) -> int:
+    store = Store(args.home)
+    problems = store.verify(args.model_id)
+    for p in problems:
+        print(f"{args.model_id}: shard {p.file}: {p.problem}", file=sys.stderr)
+    if problems:
+        print(f"inpage: {args.model_id} is damaged; run `inpage models pull` or re-import it", file=sys.stderr)
+        return 1
+    print(f"{args.model_id}: {len(store.manifest(args.model_id)['shards'])} shards OK")
+    return 0
+
+
+def _import(args) -> None:
+    m = Store(args.home).import_gguf(args.path, args.model_id, replace=args.replace)
+    print(f"imported {m['id']}: {m['architecture']} {m['quantization']}, "
+          f"{m['total_bytes'] / 2**20:.1f} MiB in {len(m['shards'])} shards")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
