@@ -1,0 +1,77 @@
+// Backend: llama.cpp compiled to WASM, through @wllama/wllama. It runs in wllama's own worker,
+// multi-threaded when the page is cross-origin isolated. It is our fallback and our yardstick.
+
+import { Wllama, WllamaAbortError } from '/vendor/wllama/index.js';
+import { ModelLoadError, RequestError } from '../errors.js';
+
+const WASM_PATHS = { default: '/vendor/wllama/wllama.wasm' };
+
+const quietLogger = {
+  debug: () => {},
+  log: () => {},
+  warn: (...a) => console.warn('[wllama]', ...a),
+  error: (...a) => console.error('[wllama]', ...a),
+};
+
+export class WllamaBackend {
+  static id = 'wllama';
+
+  async load(blobs, { threads, contextLength }) {
+    this.wllama = new Wllama(WASM_PATHS, { suppressNativeLog: true, logger: quietLogger });
+    try {
+      // n_gpu_layers 0: this is the CPU yardstick; WebGPU gets a backend of its own.
+      await this.wllama.loadModel(blobs, { n_threads: threads, n_ctx: contextLength, n_gpu_layers: 0 });
+    } catch (e) {
+      throw new ModelLoadError(`llama.cpp (wllama) could not load the model: ${e.message}. Try reloading the page; if it persists, re-pull the model on the host.`, { cause: e });
+    }
+    this.threads = this.wllama.getNumThreads();
+    this.contextLength = contextLength;
+  }
+
+  async unload() {
+    await this.wllama?.exit();
+  }
+
+  /** Yields {text} per generated token, then {done, finish_reason, prompt_tokens, completion_tokens}. */
+  async *generate({ messages, max_tokens, temperature, top_p, seed, signal }) {
+    const ctrl = new AbortController();
+    const abort = () => ctrl.abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    let finished = false;
+    try {
+      const stream = await this.wllama.createChatCompletion({
+        messages, stream: true, max_tokens, temperature, top_p, seed, abortSignal: ctrl.signal,
+      });
+      let finish_reason = null;
+      let usage = null;
+      let timings = null;
+      for await (const chunk of stream) {
+        const choice = chunk.choices?.[0];
+        if (choice?.delta?.content) yield { text: choice.delta.content };
+        finish_reason = choice?.finish_reason ?? finish_reason;
+        usage = chunk.usage ?? usage;
+        timings = chunk.timings ?? timings;
+      }
+      finished = true;
+      yield {
+        done: true,
+        finish_reason: finish_reason ?? 'stop',
+        prompt_tokens: usage?.prompt_tokens ?? timings?.prompt_n,
+        completion_tokens: usage?.completion_tokens ?? timings?.predicted_n,
+      };
+    } catch (e) {
+      if (ctrl.signal.aborted || e instanceof WllamaAbortError) {
+        finished = true;
+        yield { done: true, finish_reason: 'abort' };
+        return;
+      }
+      if (e?.type === 'kv_cache_full' || /context|kv cache/i.test(e?.message ?? '')) {
+        throw new RequestError(`The conversation no longer fits the model's ${this.contextLength}-token context. Start a new chat.`, { cause: e });
+      }
+      throw e;
+    } finally {
+      signal?.removeEventListener('abort', abort);
+      if (!finished) ctrl.abort(); // the reader stopped early (stop string): stop generating
+    }
+  }
+}

@@ -1,0 +1,20 @@
+// Named errors at the engine's boundary; each message says what the user can do about it.
+
+export class EngineError extends Error {
+  constructor(message, { cause } = {}) {
+    super(message, { cause });
+    this.name = this.constructor.name;
+  }
+}
+
+/** A shard's bytes do not hash to the manifest's sha256. */
+export class IntegrityError extends EngineError {}
+
+/** The host could not deliver a manifest or shard. */
+export class DownloadError extends EngineError {}
+
+/** The backend could not load the model. */
+export class ModelLoadError extends EngineError {}
+
+/** A request the engine cannot serve (bad parameters, prompt too long). */
+export class RequestError extends EngineError {}

@@ -1,0 +1,51 @@
+// Stop strings over a token stream: text that could still become a stop string is held back,
+// so a stop string never reaches the reader, even when it arrives split across tokens.
+
+export class StopMatcher {
+  /** @param {string[]} stops */
+  constructor(stops) {
+    this.stops = stops.filter((s) => typeof s === 'string' && s.length > 0);
+    this.held = '';
+    this.stopped = false;
+  }
+
+  /** Feed one piece of text; returns the text that is safe to emit now. */
+  push(text) {
+    if (this.stopped) return '';
+    const buf = this.held + text;
+    let cut = -1;
+    for (const s of this.stops) {
+      const i = buf.indexOf(s);
+      if (i !== -1 && (cut === -1 || i < cut)) cut = i;
+    }
+    if (cut !== -1) {
+      this.stopped = true;
+      this.held = '';
+      return buf.slice(0, cut);
+    }
+    const keep = this.#partialSuffix(buf);
+    this.held = buf.slice(buf.length - keep);
+    return buf.slice(0, buf.length - keep);
+  }
+
+  /** The text still held back, once the stream has ended without a stop. */
+  flush() {
+    const rest = this.stopped ? '' : this.held;
+    this.held = '';
+    return rest;
+  }
+
+  // Length of the longest suffix of buf that is a proper prefix of some stop string.
+  #partialSuffix(buf) {
+    let best = 0;
+    for (const s of this.stops) {
+      for (let n = Math.min(s.length - 1, buf.length); n > best; n--) {
+        if (buf.endsWith(s.slice(0, n))) {
+          best = n;
+          break;
+        }
+      }
+    }
+    return best;
+  }
+}
