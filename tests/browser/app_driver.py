@@ -1,0 +1,40 @@
+"""Drive the chat page as a person would, without string eval (the page's CSP forbids it)."""
+
+SETTLED = "body[data-engine=ready], body[data-engine=error], body[data-engine=no-models]"
+
+
+def open_app(page, url):
+    page.goto(url)
+    return wait_settled(page)
+
+
+def wait_settled(page):
+    page.wait_for_selector(SETTLED, state="attached")
+    return page.get_attribute("body", "data-engine")
+
+
+def set_generation(page, *, max_tokens, temperature=0):
+    if page.get_attribute("details.settings", "open") is None:
+        page.click("details.settings summary")
+    page.fill("#max-tokens", str(max_tokens))
+    page.dispatch_event("#max-tokens", "change")
+    page.fill("#temperature", str(temperature))
+    page.dispatch_event("#temperature", "change")
+
+
+def ask(page, text, *, max_tokens=24, temperature=0):
+    set_generation(page, max_tokens=max_tokens, temperature=temperature)
+    n_done = page.locator(".msg.assistant[data-state=done]").count()
+    page.fill("#prompt", text)
+    page.click("#send")
+    answer = page.locator(".msg.assistant[data-state=done]").nth(n_done)
+    answer.wait_for()
+    return answer
+
+
+CSP_TRAP = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`);
+});
+"""
