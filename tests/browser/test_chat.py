@@ -27,6 +27,7 @@ def test_tokens_stream_then_a_usage_chunk_closes_the_reply(page, live_server):
     assert usage["completion_tokens"] == 32
     assert usage["prompt_tokens"] > 10
     extra = usage["extra"]
+    assert 0 <= extra["cached_prompt_tokens"] < usage["prompt_tokens"]
     assert extra["decode_tokens_per_s"] > 0
     assert extra["prefill_tokens_per_s"] > 0
     assert 0 < extra["time_to_first_token_s"] < 60

@@ -32,7 +32,7 @@ export class WllamaBackend {
     await this.wllama?.exit();
   }
 
-  /** Yields {text} per generated token, then {done, finish_reason, prompt_tokens, completion_tokens}. */
+  /** Yields {text} per generated token, then {done, finish_reason, prompt_tokens, cached_prompt_tokens, completion_tokens}. */
   async *generate({ messages, max_tokens, temperature, top_p, seed, signal }) {
     const ctrl = new AbortController();
     const abort = () => ctrl.abort();
@@ -56,7 +56,10 @@ export class WllamaBackend {
       yield {
         done: true,
         finish_reason: finish_reason ?? 'stop',
-        prompt_tokens: usage?.prompt_tokens ?? timings?.prompt_n,
+        // llama-server reuses the KV cache for a repeated prompt prefix: cache_n tokens were
+        // reused, prompt_n were prefilled now.
+        prompt_tokens: usage?.prompt_tokens ?? (timings ? timings.cache_n + timings.prompt_n : undefined),
+        cached_prompt_tokens: timings?.cache_n ?? 0,
         completion_tokens: usage?.completion_tokens ?? timings?.predicted_n,
       };
     } catch (e) {
