@@ -8,9 +8,9 @@ MODEL  ?= smollm2-135m
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: install serve model test test-py test-js chromium node clean
+.PHONY: install serve model test chromium node wasm clean
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed wasm
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,33 @@ $(VENV)/.installed: pyproject.toml
 node_modules/.installed: package.json package-lock.json | node
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The engine's C kernels, compiled to wasm32 by zig (PyPI `ziglang`): SIMD128 and relaxed-SIMD
+# builds, each with a shared memory (threads, cross-origin isolated pages) or a local one.
+WASM_DIR  := webgpu/wasm
+WASM_OUT  := $(WASM_DIR)/out
+WASM_SRC  := $(wildcard $(WASM_DIR)/*.c)
+WASM_DEPS := $(WASM_SRC) $(WASM_DIR)/quants.h $(VENV)/.installed
+WASM_CC   := $(BIN)/python -m ziglang cc --target=wasm32-freestanding -O3 -msimd128 -mbulk-memory \
+             -mmutable-globals -mnontrapping-fptoint -nostdlib -Wl,--no-entry -Wl,--import-memory \
+             -Wl,--max-memory=2147483648 -Wl,--export=__stack_pointer -Wl,--export=__heap_base \
+             -Wl,-z,stack-size=65536 -Wall -Werror
+WASM_VARIANTS := simd-local simd-shared relaxed-local relaxed-shared
+
+wasm: $(WASM_VARIANTS:%=$(WASM_OUT)/kernels-%.wasm)
+
+$(WASM_OUT)/kernels-simd-local.wasm: $(WASM_DEPS)
+	@mkdir -p $(WASM_OUT)
+	$(WASM_CC) $(WASM_SRC) -o $@
+$(WASM_OUT)/kernels-simd-shared.wasm: $(WASM_DEPS)
+	@mkdir -p $(WASM_OUT)
+	$(WASM_CC) -matomics -Wl,--shared-memory $(WASM_SRC) -o $@
+$(WASM_OUT)/kernels-relaxed-local.wasm: $(WASM_DEPS)
+	@mkdir -p $(WASM_OUT)
+	$(WASM_CC) -mrelaxed-simd -DRELAXED_SIMD $(WASM_SRC) -o $@
+$(WASM_OUT)/kernels-relaxed-shared.wasm: $(WASM_DEPS)
+	@mkdir -p $(WASM_OUT)
+	$(WASM_CC) -mrelaxed-simd -DRELAXED_SIMD -matomics -Wl,--shared-memory $(WASM_SRC) -o $@
 
 node:
 	@command -v npm >/dev/null 2>&1 || { $(APT) update -q && $(APT) install -y -q nodejs npm; }
@@ -38,4 +65,4 @@ test: install chromium
 	node --test tests/js/
 
 clean:
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) node_modules $(WASM_OUT)

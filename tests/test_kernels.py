@@ -1,0 +1,183 @@
+"""Every wasm kernel against numpy, in both SIMD builds, on shapes that are not round numbers."""
+import gguf
+import numpy as np
+import pytest
+
+from .wasm_kernels import Kernels
+
+Q = gguf.GGMLQuantizationType
+# Byte offsets of the f16 scale fields inside one block, per type (the rest of a block is free bits).
+F16_FIELDS = {
+    Q.Q4_0: [0], Q.Q4_1: [0, 2], Q.Q5_0: [0], Q.Q5_1: [0, 2], Q.Q8_0: [0],
+    Q.Q4_K: [0, 2], Q.Q5_K: [0, 2], Q.Q6_K: [208],
+}
+QUANT_TYPES = list(F16_FIELDS)
+ALL_TYPES = [Q.F32, Q.F16] + QUANT_TYPES
+
+
+@pytest.fixture(scope="module", params=["simd", "relaxed"])
+def k(request):
+    return Kernels(request.param)
+
+
+def random_rows(qtype, n_rows, n_cols, rng):
+    """Random weights of qtype as raw bytes (n_rows, row_bytes) and their dequantized f32 values."""
+    if qtype == Q.F32:
+        w = rng.standard_normal((n_rows, n_cols)).astype(np.float32)
+        return w.view(np.uint8), w
+    if qtype == Q.F16:
+        w = rng.standard_normal((n_rows, n_cols)).astype(np.float16)
+        return w.view(np.uint8), w.astype(np.float32)
+    block, type_size = gguf.GGML_QUANT_SIZES[qtype]
+    n_blocks = n_rows * n_cols // block
+    raw = rng.integers(0, 256, size=(n_blocks, type_size), dtype=np.uint8)
+    for off in F16_FIELDS[qtype]:  # valid, modest halves where the format keeps its scales
+        raw[:, off:off + 2] = (rng.standard_normal(n_blocks) * 0.05).astype(np.float16).view(np.uint8).reshape(-1, 2)
+    raw = raw.reshape(n_rows, -1)
+    return raw, gguf.quants.dequantize(raw, qtype).reshape(n_rows, n_cols).astype(np.float32)
+
+
+def quantize_q8a(x):
+    """numpy mirror of quantize_q8a: per 32 values, d = max|x|/127, q = round-half-even(x/d)."""
+    blocks = x.reshape(-1, 32).astype(np.float32)
+    d = np.abs(blocks).max(axis=1) / np.float32(127)
+    inv = np.where(d > 0, np.float32(1) / np.where(d > 0, d, 1), 0).astype(np.float32)
+    q = np.rint(blocks * inv[:, None]).astype(np.int8)
+    return d, q
+
+
+def cols_for(qtype):
+    return 512 if qtype in (Q.Q4_K, Q.Q5_K, Q.Q6_K) else 96
+
+
+def fail_report(expected, got):
+    err = np.abs(expected - got)
+    worst = np.argsort(err.ravel())[::-1][:4]
+    return f"max error {err.max():.3g}; worst (expected, got): " + ", ".join(
+        f"({expected.ravel()[i]:.5g}, {got.ravel()[i]:.5g})" for i in worst)
+
+
+@pytest.mark.parametrize("qtype", ALL_TYPES, ids=lambda t: t.name)
+def test_dequantize_row_matches_the_gguf_package(k, qtype):
+    rng = np.random.default_rng(int(qtype))
+    raw, expected = random_rows(qtype, 3, cols_for(qtype), rng)
+    src, dst = k.put(raw), k.alloc(expected.size * 4)
+    assert k("dequantize_row", int(qtype), src, dst, expected.size) == 0
+    got = k.get(dst, expected.size).reshape(expected.shape)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7, err_msg=fail_report(expected, got))
+
+
+def test_quantize_q8a_matches_numpy(k):
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((3, 96)) * np.array([[1.0], [1e-4], [300.0]])).astype(np.float32)
+    x[0, :32] = 0.0  # an all-zero block
+    blocks = k.alloc(3 * 3 * 40)
+    k("quantize_q8a", k.put(x), blocks, 96, 3)
+    raw = k.get(blocks, 9 * 40, np.uint8).reshape(9, 40)
+    d, q = quantize_q8a(x)
+    np.testing.assert_array_equal(raw[:, 8:].view(np.int8), q)
+    np.testing.assert_allclose(raw[:, :4].copy().view(np.float32).ravel(), d, rtol=1e-7)
+    sums = raw[:, 4:8].copy().view(np.int16)
+    np.testing.assert_array_equal(sums, q.reshape(9, 2, 16).astype(np.int32).sum(axis=2))
+
+
+@pytest.mark.parametrize("qtype", ALL_TYPES, ids=lambda t: t.name)
+def test_matmul_matches_numpy_over_split_row_ranges(k, qtype):
+    rng = np.random.default_rng(100 + int(qtype))
+    n_rows, n_cols, n_tokens = 37, cols_for(qtype), 3
+    raw, w = random_rows(qtype, n_rows, n_cols, rng)
+    x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+    x[1] *= 50.0
+    d, q = quantize_q8a(x)
+    x_seen = x if qtype in (Q.F32, Q.F16) else (d[:, None] * q).reshape(n_tokens, n_cols)
+    expected = x_seen.astype(np.float64) @ w.T.astype(np.float64)  # (n_tokens, n_rows)
+
+    w_ptr, xf_ptr = k.put(raw), k.put(x)
+    xq_ptr = k.alloc(n_tokens * n_cols // 32 * 40)
+    k("quantize_q8a", xf_ptr, xq_ptr, n_cols, n_tokens)
+    out_stride = n_rows + 3
+    out = k.alloc(n_tokens * out_stride * 4)
+    for begin, end in [(0, 13), (13, 14), (14, 37)]:  # three uneven "threads"
+        k("matmul", int(qtype), w_ptr, xq_ptr, xf_ptr, out, n_cols, begin, end, n_tokens, out_stride)
+    got = k.get(out, n_tokens * out_stride).reshape(n_tokens, out_stride)[:, :n_rows]
+    scale = np.abs(x_seen).max(axis=1, keepdims=True) * np.abs(w).sum(axis=1)[None, :] + 1e-30
+    rel = np.abs(got - expected) / scale
+    assert rel.max() < 2e-6, fail_report(expected, got)
+
+    # Against unquantized activations the error is the activation rounding, well under 1%.
+    exact = x.astype(np.float64) @ w.T.astype(np.float64)
+    assert np.linalg.norm(got - exact) / np.linalg.norm(exact) < 1e-2
+
+
+def test_exp(k):
+    x = np.linspace(-87, 88, 1000, dtype=np.float32)
+    ptr = k.put(x)
+    k("exp_inplace", ptr, x.size)
+    np.testing.assert_allclose(k.get(ptr, x.size), np.exp(x.astype(np.float64)), rtol=2e-6)
+
+
+def test_rmsnorm(k):
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((2, 40)).astype(np.float32), rng.standard_normal(40).astype(np.float32)
+    out = k.alloc(x.size * 4)
+    k("rmsnorm", k.put(x), k.put(w), out, 40, 1e-5, 2)
+    expected = x / np.sqrt((x.astype(np.float64) ** 2).mean(axis=1, keepdims=True) + 1e-5) * w
+    np.testing.assert_allclose(k.get(out, x.size).reshape(2, 40), expected, rtol=1e-5, atol=1e-6)
+
+
+def rope_table(positions, n_rot, theta):
+    freqs = theta ** (-np.arange(0, n_rot, 2, dtype=np.float64) / n_rot)
+    angles = np.asarray(positions, dtype=np.float64)[:, None] * freqs[None, :]
+    return np.stack([np.cos(angles), np.sin(angles)], axis=-1).reshape(len(positions), n_rot).astype(np.float32)
+
+
+@pytest.mark.parametrize("neox", [0, 1])
+def test_rope(k, neox):
+    rng = np.random.default_rng(8 + neox)
+    n_tokens, n_heads, head_dim, n_rot = 3, 5, 16, 12
+    x = rng.standard_normal((n_tokens, n_heads, head_dim)).astype(np.float32)
+    cs = rope_table([4, 5, 6], n_rot, 10000.0)
+    ptr = k.put(x)
+    k("rope", ptr, k.put(cs), n_heads, head_dim, n_rot, neox, n_tokens, n_heads * head_dim)
+    got = k.get(ptr, x.size).reshape(x.shape)
+    c, s = cs[:, 0::2][:, None, :], cs[:, 1::2][:, None, :]
+    half = n_rot // 2
+    a = np.arange(half) if neox else 2 * np.arange(half)
+    b = a + half if neox else a + 1
+    expected = x.copy()
+    expected[..., a] = x[..., a] * c - x[..., b] * s
+    expected[..., b] = x[..., a] * s + x[..., b] * c
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_attention_is_causal_grouped_and_split_by_heads(k):
+    rng = np.random.default_rng(9)
+    n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens = 6, 2, 8, 16, 5, 3
+    q = rng.standard_normal((n_tokens, n_heads, head_dim)).astype(np.float32)
+    kc = rng.standard_normal((n_kv_heads, n_ctx, head_dim)).astype(np.float32)
+    vc = rng.standard_normal((n_kv_heads, n_ctx, head_dim)).astype(np.float32)
+    out, scores = k.alloc(q.size * 4), k.alloc(n_ctx * 4)
+    qp, kp, vp = k.put(q), k.put(kc), k.put(vc)
+    for begin, end in [(0, 4), (4, 6)]:
+        k("attention", qp, kp, vp, out, scores, n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens, begin, end)
+    got = k.get(out, q.size).reshape(q.shape)
+    expected = np.zeros_like(q, dtype=np.float64)
+    for t in range(n_tokens):
+        for h in range(n_heads):
+            kv = h // (n_heads // n_kv_heads)
+            keys = pos0 + t + 1
+            s = kc[kv, :keys] @ q[t, h] / np.sqrt(head_dim)
+            p = np.exp(s - s.max())
+            expected[t, h] = (p / p.sum()) @ vc[kv, :keys]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_swiglu_and_add(k):
+    rng = np.random.default_rng(10)
+    g, u = (rng.standard_normal(44) * 5).astype(np.float32), rng.standard_normal(44).astype(np.float32)
+    out = k.alloc(44 * 4)
+    k("swiglu", k.put(g), k.put(u), out, 44)
+    np.testing.assert_allclose(k.get(out, 44), g / (1 + np.exp(-g.astype(np.float64))) * u, rtol=1e-5, atol=1e-6)
+    a = k.put(g)
+    k("add", a, k.put(u), a, 44)
+    np.testing.assert_allclose(k.get(a, 44), g + u, rtol=1e-7)

@@ -1,0 +1,223 @@
+// Quantized dot products and the mat-vec / mat-mul built on them.
+//
+// Each weight block is unpacked to unsigned 0..127 lanes (Q8_0: signed) and dotted with the int8
+// activations; the type's offset (-8, -16, -32) or min is applied through the activation sums.
+#include "quants.h"
+
+void q4k_scales(const uint8_t *scales, uint8_t sc[8], uint8_t m[8]);
+
+#define LOAD(p) wasm_v128_load(p)
+#define NIB_LO(v) wasm_v128_and((v), wasm_i8x16_splat(0x0F))
+#define NIB_HI(v) wasm_u8x16_shr((v), 4)
+#define BLOCK_SUM(x) ((float)((x)->sum16[0] + (x)->sum16[1]))
+
+// 16 lanes holding bit (first + i) of qh, i = 0..15, as 0 or 0x10.
+static inline v128_t qh_bits16(uint32_t qh, int first) {
+  uint32_t bits = qh >> first;
+  v128_t b = wasm_i8x16_swizzle(wasm_u32x4_splat(bits), wasm_i8x16_const(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  v128_t m = wasm_v128_and(b, wasm_i8x16_const(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128));
+  return wasm_v128_and(wasm_i8x16_ne(m, wasm_i8x16_splat(0)), wasm_i8x16_splat(0x10));
+}
+
+static inline uint32_t qh32(const uint8_t qh[4]) {
+  return qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+}
+
+static inline v128_t fma_block(v128_t acc, v128_t isum, float scale) {
+  return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_splat(scale)));
+}
+
+static float dot_q4_0(const block_q4_0 *w, const block_q8a *x, int nb) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  float off = 0.0f;
+  for (int i = 0; i < nb; i++) {
+    v128_t q = LOAD(w[i].qs);
+    v128_t s = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), NIB_LO(q), LOAD(x[i].q)), NIB_HI(q), LOAD(x[i].q + 16));
+    float dd = f16_to_f32(w[i].d) * x[i].d;
+    acc = fma_block(acc, s, dd);
+    off += dd * BLOCK_SUM(&x[i]);
+  }
+  return hsum_f32x4(acc) - 8.0f * off;
+}
+
+static float dot_q4_1(const block_q4_1 *w, const block_q8a *x, int nb) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  float off = 0.0f;
+  for (int i = 0; i < nb; i++) {
+    v128_t q = LOAD(w[i].qs);
+    v128_t s = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), NIB_LO(q), LOAD(x[i].q)), NIB_HI(q), LOAD(x[i].q + 16));
+    acc = fma_block(acc, s, f16_to_f32(w[i].d) * x[i].d);
+    off += f16_to_f32(w[i].m) * x[i].d * BLOCK_SUM(&x[i]);
+  }
+  return hsum_f32x4(acc) + off;
+}
+
+static inline v128_t q5_isum(const uint8_t qs[16], const uint8_t qh[4], const block_q8a *x) {
+  uint32_t h = qh32(qh);
+  v128_t q = LOAD(qs);
+  v128_t lo = wasm_v128_or(NIB_LO(q), qh_bits16(h, 0));
+  v128_t hi = wasm_v128_or(NIB_HI(q), qh_bits16(h, 16));
+  return dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), lo, LOAD(x->q)), hi, LOAD(x->q + 16));
+}
+
+static float dot_q5_0(const block_q5_0 *w, const block_q8a *x, int nb) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  float off = 0.0f;
+  for (int i = 0; i < nb; i++) {
+    float dd = f16_to_f32(w[i].d) * x[i].d;
+    acc = fma_block(acc, q5_isum(w[i].qs, w[i].qh, &x[i]), dd);
+    off += dd * BLOCK_SUM(&x[i]);
+  }
+  return hsum_f32x4(acc) - 16.0f * off;
+}
+
+static float dot_q5_1(const block_q5_1 *w, const block_q8a *x, int nb) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  float off = 0.0f;
+  for (int i = 0; i < nb; i++) {
+    acc = fma_block(acc, q5_isum(w[i].qs, w[i].qh, &x[i]), f16_to_f32(w[i].d) * x[i].d);
+    off += f16_to_f32(w[i].m) * x[i].d * BLOCK_SUM(&x[i]);
+  }
+  return hsum_f32x4(acc) + off;
+}
+
+static float dot_q8_0(const block_q8_0 *w, const block_q8a *x, int nb) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  for (int i = 0; i < nb; i++) {
+    v128_t s = dot_i8_i8(dot_i8_i8(wasm_i32x4_splat(0), LOAD(w[i].qs), LOAD(x[i].q)), LOAD(w[i].qs + 16), LOAD(x[i].q + 16));
+    acc = fma_block(acc, s, f16_to_f32(w[i].d) * x[i].d);
+  }
+  return hsum_f32x4(acc);
+}
+
+// K-quants: one super-block spans 8 activation blocks.
+static float dot_q4_K(const block_q4_K *w, const block_q8a *x, int nb) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  float off = 0.0f;
+  for (int i = 0; i < nb; i++, x += 8) {
+    float d = f16_to_f32(w[i].d), dmin = f16_to_f32(w[i].dmin);
+    uint8_t sc[8], m[8];
+    q4k_scales(w[i].scales, sc, m);
+    for (int c = 0; c < 4; c++) {
+      v128_t q0 = LOAD(w[i].qs + 32 * c), q1 = LOAD(w[i].qs + 32 * c + 16);
+      const block_q8a *xa = &x[2 * c], *xb = &x[2 * c + 1];
+      v128_t sa = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), NIB_LO(q0), LOAD(xa->q)), NIB_LO(q1), LOAD(xa->q + 16));
+      v128_t sb = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), NIB_HI(q0), LOAD(xb->q)), NIB_HI(q1), LOAD(xb->q + 16));
+      acc = fma_block(acc, sa, d * sc[2 * c] * xa->d);
+      acc = fma_block(acc, sb, d * sc[2 * c + 1] * xb->d);
+      off += dmin * (m[2 * c] * xa->d * BLOCK_SUM(xa) + m[2 * c + 1] * xb->d * BLOCK_SUM(xb));
+    }
+  }
+  return hsum_f32x4(acc) - off;
+}
+
+static float dot_q5_K(const block_q5_K *w, const block_q8a *x, int nb) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  float off = 0.0f;
+  const v128_t one = wasm_i8x16_splat(1);
+  for (int i = 0; i < nb; i++, x += 8) {
+    float d = f16_to_f32(w[i].d), dmin = f16_to_f32(w[i].dmin);
+    uint8_t sc[8], m[8];
+    q4k_scales(w[i].scales, sc, m);
+    v128_t h0 = LOAD(w[i].qh), h1 = LOAD(w[i].qh + 16);
+    for (int c = 0; c < 4; c++) {
+      v128_t q0 = LOAD(w[i].qs + 32 * c), q1 = LOAD(w[i].qs + 32 * c + 16);
+      int sa_bit = 2 * c, sb_bit = 2 * c + 1;
+      v128_t ha0 = wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h0, sa_bit), one), 4);
+      v128_t ha1 = wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h1, sa_bit), one), 4);
+      v128_t hb0 = wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h0, sb_bit), one), 4);
+      v128_t hb1 = wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h1, sb_bit), one), 4);
+      const block_q8a *xa = &x[2 * c], *xb = &x[2 * c + 1];
+      v128_t sa = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), wasm_v128_or(NIB_LO(q0), ha0), LOAD(xa->q)),
+                            wasm_v128_or(NIB_LO(q1), ha1), LOAD(xa->q + 16));
+      v128_t sb = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), wasm_v128_or(NIB_HI(q0), hb0), LOAD(xb->q)),
+                            wasm_v128_or(NIB_HI(q1), hb1), LOAD(xb->q + 16));
+      acc = fma_block(acc, sa, d * sc[2 * c] * xa->d);
+      acc = fma_block(acc, sb, d * sc[2 * c + 1] * xb->d);
+      off += dmin * (m[2 * c] * xa->d * BLOCK_SUM(xa) + m[2 * c + 1] * xb->d * BLOCK_SUM(xb));
+    }
+  }
+  return hsum_f32x4(acc) - off;
+}
+
+static float dot_q6_K(const block_q6_K *w, const block_q8a *x, int nb) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  float off = 0.0f;
+  const v128_t three = wasm_i8x16_splat(3);
+  for (int i = 0; i < nb; i++) {
+    float d = f16_to_f32(w[i].d);
+    for (int n = 0; n < 2; n++, x += 4) {
+      const uint8_t *ql = w[i].ql + 64 * n, *qh = w[i].qh + 32 * n;
+      const int8_t *sc = w[i].scales + 8 * n;
+      v128_t l0 = LOAD(ql), l1 = LOAD(ql + 16), l2 = LOAD(ql + 32), l3 = LOAD(ql + 48);
+      v128_t h0 = LOAD(qh), h1 = LOAD(qh + 16);
+      // Four 32-element groups k; lanes 0..15 and 16..31 of each carry their own scale.
+      v128_t lo[4][2] = {{NIB_LO(l0), NIB_LO(l1)}, {NIB_LO(l2), NIB_LO(l3)}, {NIB_HI(l0), NIB_HI(l1)}, {NIB_HI(l2), NIB_HI(l3)}};
+      for (int k = 0; k < 4; k++) {
+        v128_t qa = wasm_v128_or(lo[k][0], wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h0, 2 * k), three), 4));
+        v128_t qb = wasm_v128_or(lo[k][1], wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h1, 2 * k), three), 4));
+        const block_q8a *xk = &x[k];
+        int sa = sc[2 * k], sb = sc[2 * k + 1];
+        acc = fma_block(acc, dot_u7_i8(wasm_i32x4_splat(0), qa, LOAD(xk->q)), d * sa * xk->d);
+        acc = fma_block(acc, dot_u7_i8(wasm_i32x4_splat(0), qb, LOAD(xk->q + 16)), d * sb * xk->d);
+        off += d * xk->d * (sa * xk->sum16[0] + sb * xk->sum16[1]);
+      }
+    }
+  }
+  return hsum_f32x4(acc) - 32.0f * off;
+}
+
+static float dot_f32(const float *w, const float *x, int n) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  for (int i = 0; i < n; i += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(LOAD(w + i), LOAD(x + i)));
+  return hsum_f32x4(acc);
+}
+
+// 4 halves to 4 floats, exact for every finite half (subnormals included).
+static inline v128_t f16x4_to_f32x4(v128_t h32) {
+  v128_t sign = wasm_i32x4_shl(wasm_v128_and(h32, wasm_i32x4_splat(0x8000)), 16);
+  v128_t mag = wasm_i32x4_shl(wasm_v128_and(h32, wasm_i32x4_splat(0x7fff)), 13);
+  v128_t f = wasm_f32x4_mul(mag, wasm_f32x4_splat(0x1p112f));
+  return wasm_v128_or(f, sign);
+}
+
+static float dot_f16(const f16_t *w, const float *x, int n) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  for (int i = 0; i < n; i += 8) {
+    v128_t h = LOAD(w + i);
+    acc = wasm_f32x4_add(acc, wasm_f32x4_mul(f16x4_to_f32x4(wasm_u32x4_extend_low_u16x8(h)), LOAD(x + i)));
+    acc = wasm_f32x4_add(acc, wasm_f32x4_mul(f16x4_to_f32x4(wasm_u32x4_extend_high_u16x8(h)), LOAD(x + i + 4)));
+  }
+  return hsum_f32x4(acc);
+}
+
+static float dot_row(int type, const void *w, const block_q8a *xq, const float *xf, int n_cols) {
+  switch (type) {
+    case GGML_F32: return dot_f32(w, xf, n_cols);
+    case GGML_F16: return dot_f16(w, xf, n_cols);
+    case GGML_Q4_0: return dot_q4_0(w, xq, n_cols / QK);
+    case GGML_Q4_1: return dot_q4_1(w, xq, n_cols / QK);
+    case GGML_Q5_0: return dot_q5_0(w, xq, n_cols / QK);
+    case GGML_Q5_1: return dot_q5_1(w, xq, n_cols / QK);
+    case GGML_Q8_0: return dot_q8_0(w, xq, n_cols / QK);
+    case GGML_Q4_K: return dot_q4_K(w, xq, n_cols / QK_K);
+    case GGML_Q5_K: return dot_q5_K(w, xq, n_cols / QK_K);
+    case GGML_Q6_K: return dot_q6_K(w, xq, n_cols / QK_K);
+    default: return 0.0f;
+  }
+}
+
+// out[t * out_stride + r] = W[r] . x[t] for rows r in [row_begin, row_end) and n_tokens tokens.
+// W: rows of n_cols weights of type; xq: n_tokens * n_cols/32 activation blocks (quantized types);
+// xf: n_tokens * n_cols floats (F32/F16 weights). n_cols must be a multiple of 32 (256 for K-quants).
+EXPORT(matmul) void matmul(int type, const void *W, const block_q8a *xq, const float *xf, float *out,
+                           int n_cols, int row_begin, int row_end, int n_tokens, int out_stride) {
+  int row_bytes = n_cols / type_block_elems(type) * type_block_bytes(type);
+  int nbx = n_cols / QK;
+  for (int r = row_begin; r < row_end; r++) {
+    const uint8_t *w = (const uint8_t *)W + (size_t)r * row_bytes;
+    for (int t = 0; t < n_tokens; t++) {
+      out[(size_t)t * out_stride + r] = dot_row(type, w, xq + (size_t)t * nbx, xf + (size_t)t * n_cols, n_cols);
+    }
+  }
+}

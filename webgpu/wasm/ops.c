@@ -1,0 +1,119 @@
+// The f32 ops of a llama-family layer: rmsnorm, rope, attention over the KV cache, swiglu, add.
+// No libm in wasm32-freestanding: exp is our own; rope's cos/sin come from a table JS fills.
+#include "quants.h"
+
+// e^x for x in about [-87, 88]; relative error ~2e-7 (Cody-Waite reduction, degree-6 polynomial).
+static inline v128_t exp_f32x4(v128_t x) {
+  x = wasm_f32x4_min(wasm_f32x4_max(x, wasm_f32x4_splat(-87.0f)), wasm_f32x4_splat(88.0f));
+  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
+  v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693145751953125f)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(1.428606765330187e-06f)));
+  v128_t p = wasm_f32x4_splat(1.0f / 720.0f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f / 120.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f / 24.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f / 6.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(0.5f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.0f));
+  v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  return wasm_f32x4_mul(p, scale);
+}
+
+static inline float exp_f32(float x) { return wasm_f32x4_extract_lane(exp_f32x4(wasm_f32x4_splat(x)), 0); }
+
+// out = x / rms(x) * w, per token; n a multiple of 4.
+EXPORT(rmsnorm) void rmsnorm(const float *x, const float *w, float *out, int n, float eps, int n_tokens) {
+  for (int t = 0; t < n_tokens; t++, x += n, out += n) {
+    v128_t ss = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < n; i += 4) {
+      v128_t v = wasm_v128_load(x + i);
+      ss = wasm_f32x4_add(ss, wasm_f32x4_mul(v, v));
+    }
+    float scale = 1.0f / __builtin_sqrtf(hsum_f32x4(ss) / n + eps);
+    v128_t s = wasm_f32x4_splat(scale);
+    for (int i = 0; i < n; i += 4) {
+      wasm_v128_store(out + i, wasm_f32x4_mul(wasm_f32x4_mul(wasm_v128_load(x + i), s), wasm_v128_load(w + i)));
+    }
+  }
+}
+
+// Rotate the first n_rot dims of each head in place. cs holds, per token, n_rot/2 (cos, sin) pairs.
+// neox: pairs are (i, i + n_rot/2); otherwise adjacent (2i, 2i+1), as llama.cpp's two rope modes.
+EXPORT(rope) void rope(float *x, const float *cs, int n_heads, int head_dim, int n_rot, int neox,
+                       int n_tokens, int token_stride) {
+  int half = n_rot / 2;
+  for (int t = 0; t < n_tokens; t++, cs += n_rot) {
+    for (int h = 0; h < n_heads; h++) {
+      float *v = x + (size_t)t * token_stride + h * head_dim;
+      for (int i = 0; i < half; i++) {
+        float c = cs[2 * i], s = cs[2 * i + 1];
+        int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+        float x0 = v[a], x1 = v[b];
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
+      }
+    }
+  }
+}
+
+// Causal attention for n_tokens query tokens at positions pos0.., heads [head_begin, head_end).
+// q, out: n_tokens rows of n_heads*head_dim. k_cache, v_cache: [n_kv_heads][n_ctx][head_dim].
+// scores: scratch of n_ctx floats (one per calling thread).
+EXPORT(attention) void attention(const float *q, const float *k_cache, const float *v_cache, float *out,
+                                 float *scores, int n_heads, int n_kv_heads, int head_dim, int n_ctx,
+                                 int pos0, int n_tokens, int head_begin, int head_end) {
+  int group = n_heads / n_kv_heads;
+  int row = n_heads * head_dim;
+  float scale = 1.0f / __builtin_sqrtf((float)head_dim);
+  for (int t = 0; t < n_tokens; t++) {
+    int n_keys = pos0 + t + 1;
+    for (int h = head_begin; h < head_end; h++) {
+      const float *qh = q + (size_t)t * row + h * head_dim;
+      const float *kh = k_cache + (size_t)(h / group) * n_ctx * head_dim;
+      const float *vh = v_cache + (size_t)(h / group) * n_ctx * head_dim;
+      float mx = -3.0e38f;
+      for (int j = 0; j < n_keys; j++) {
+        v128_t acc = wasm_f32x4_splat(0.0f);
+        const float *kj = kh + (size_t)j * head_dim;
+        for (int i = 0; i < head_dim; i += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(qh + i), wasm_v128_load(kj + i)));
+        float s = hsum_f32x4(acc) * scale;
+        scores[j] = s;
+        mx = s > mx ? s : mx;
+      }
+      float sum = 0.0f;
+      for (int j = 0; j < n_keys; j++) {
+        scores[j] = exp_f32(scores[j] - mx);
+        sum += scores[j];
+      }
+      float inv = 1.0f / sum;
+      float *oh = out + (size_t)t * row + h * head_dim;
+      for (int i = 0; i < head_dim; i += 4) wasm_v128_store(oh + i, wasm_f32x4_splat(0.0f));
+      for (int j = 0; j < n_keys; j++) {
+        v128_t p = wasm_f32x4_splat(scores[j] * inv);
+        const float *vj = vh + (size_t)j * head_dim;
+        for (int i = 0; i < head_dim; i += 4) {
+          wasm_v128_store(oh + i, wasm_f32x4_add(wasm_v128_load(oh + i), wasm_f32x4_mul(p, wasm_v128_load(vj + i))));
+        }
+      }
+    }
+  }
+}
+
+// out = silu(gate) * up, elementwise over n values (n a multiple of 4).
+EXPORT(swiglu) void swiglu(const float *gate, const float *up, float *out, int n) {
+  for (int i = 0; i < n; i += 4) {
+    v128_t g = wasm_v128_load(gate + i);
+    v128_t sig = wasm_f32x4_div(wasm_f32x4_splat(1.0f), wasm_f32x4_add(wasm_f32x4_splat(1.0f), exp_f32x4(wasm_f32x4_neg(g))));
+    wasm_v128_store(out + i, wasm_f32x4_mul(wasm_f32x4_mul(g, sig), wasm_v128_load(up + i)));
+  }
+}
+
+// out = a + b over n values (n a multiple of 4); out may alias a or b.
+EXPORT(add) void add(const float *a, const float *b, float *out, int n) {
+  for (int i = 0; i < n; i += 4) wasm_v128_store(out + i, wasm_f32x4_add(wasm_v128_load(a + i), wasm_v128_load(b + i)));
+}
+
+// Exported for the tests: e^x elementwise.
+EXPORT(exp_inplace) void exp_inplace(float *x, int n) {
+  for (int i = 0; i < n; i += 4) wasm_v128_store(x + i, exp_f32x4(wasm_v128_load(x + i)));
+}

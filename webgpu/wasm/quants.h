@@ -1,0 +1,104 @@
+// GGUF block layouts (as ggml stores them) and the activation block our dot products use.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+typedef uint16_t f16_t;
+
+// ggml type ids, as in the GGUF tensor info.
+enum {
+  GGML_F32 = 0, GGML_F16 = 1, GGML_Q4_0 = 2, GGML_Q4_1 = 3, GGML_Q5_0 = 6, GGML_Q5_1 = 7,
+  GGML_Q8_0 = 8, GGML_Q4_K = 12, GGML_Q5_K = 13, GGML_Q6_K = 14,
+};
+
+#define QK 32     // elements per block of the 32-element types, and per activation block
+#define QK_K 256  // elements per K-quant super-block
+
+typedef struct { f16_t d; uint8_t qs[QK / 2]; } block_q4_0;
+typedef struct { f16_t d, m; uint8_t qs[QK / 2]; } block_q4_1;
+typedef struct { f16_t d; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_0;
+typedef struct { f16_t d, m; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_1;
+typedef struct { f16_t d; int8_t qs[QK]; } block_q8_0;
+typedef struct { f16_t d, dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; } block_q4_K;
+typedef struct { f16_t d, dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;
+typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; f16_t d; } block_q6_K;
+
+// Activations, quantized per 32 values: x[i] ~ d * q[i]; sum16 holds the sums of q over each half.
+typedef struct { float d; int16_t sum16[2]; int8_t q[QK]; } block_q8a;
+
+_Static_assert(sizeof(block_q4_0) == 18, "q4_0");
+_Static_assert(sizeof(block_q4_1) == 20, "q4_1");
+_Static_assert(sizeof(block_q5_0) == 22, "q5_0");
+_Static_assert(sizeof(block_q5_1) == 24, "q5_1");
+_Static_assert(sizeof(block_q8_0) == 34, "q8_0");
+_Static_assert(sizeof(block_q4_K) == 144, "q4_K");
+_Static_assert(sizeof(block_q5_K) == 176, "q5_K");
+_Static_assert(sizeof(block_q6_K) == 210, "q6_K");
+_Static_assert(sizeof(block_q8a) == 40, "q8a");
+
+static inline float f16_to_f32(f16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  union { uint32_t u; float f; } v;
+  if (exp == 0) {
+    v.f = (float)mant * (1.0f / 16777216.0f);  // subnormal: mant * 2^-24
+    v.u |= sign;
+    return v.f;
+  }
+  v.u = sign | (exp == 31 ? 0x7f800000u | (mant << 13) : ((exp + 112) << 23) | (mant << 13));
+  return v.f;
+}
+
+// Dot of 16 weights w (each 0..127) with 16 int8 activations x, added into acc lanes.
+static inline v128_t dot_u7_i8(v128_t acc, v128_t w, v128_t x) {
+#ifdef RELAXED_SIMD
+  return __builtin_wasm_relaxed_dot_i8x16_i7x16_add_s_i32x4(x, w, acc);
+#else
+  acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(w), wasm_i16x8_extend_low_i8x16(x)));
+  return wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(w), wasm_i16x8_extend_high_i8x16(x)));
+#endif
+}
+
+// Dot of 16 signed int8 weights with 16 int8 activations (no relaxed form: both are full-range).
+static inline v128_t dot_i8_i8(v128_t acc, v128_t w, v128_t x) {
+  acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), wasm_i16x8_extend_low_i8x16(x)));
+  return wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), wasm_i16x8_extend_high_i8x16(x)));
+}
+
+static inline int32_t hsum_i32x4(v128_t v) {
+  return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) +
+         wasm_i32x4_extract_lane(v, 3);
+}
+
+static inline float hsum_f32x4(v128_t v) {
+  return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) +
+         wasm_f32x4_extract_lane(v, 3);
+}
+
+// Bytes per block and elements per block of a ggml type; 0 for types we do not run.
+static inline int type_block_bytes(int type) {
+  switch (type) {
+    case GGML_F32: return 4;
+    case GGML_F16: return 2;
+    case GGML_Q4_0: return sizeof(block_q4_0);
+    case GGML_Q4_1: return sizeof(block_q4_1);
+    case GGML_Q5_0: return sizeof(block_q5_0);
+    case GGML_Q5_1: return sizeof(block_q5_1);
+    case GGML_Q8_0: return sizeof(block_q8_0);
+    case GGML_Q4_K: return sizeof(block_q4_K);
+    case GGML_Q5_K: return sizeof(block_q5_K);
+    case GGML_Q6_K: return sizeof(block_q6_K);
+    default: return 0;
+  }
+}
+
+static inline int type_block_elems(int type) {
+  switch (type) {
+    case GGML_F32: case GGML_F16: return 1;
+    case GGML_Q4_K: case GGML_Q5_K: case GGML_Q6_K: return QK_K;
+    default: return QK;
+  }
+}
