@@ -9,6 +9,7 @@ bp = Blueprint("assets", __name__)
 VENDOR = {
     "wllama/index.js": "@wllama/wllama/esm/index.js",
     "wllama/wllama.wasm": "@wllama/wllama/esm/wasm/wllama.wasm",
+    "jinja/index.js": "@huggingface/jinja/dist/index.js",
 }
 
 ENGINE_SUFFIXES = {".js", ".wasm"}

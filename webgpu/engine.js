@@ -7,10 +7,13 @@
 // OpenAI-shaped chunks, and the timing of each reply. A backend only turns messages into text pieces.
 
 import { DownloadError, RequestError } from './errors.js';
+import { readGGUF } from './gguf.js';
+import { describeModel } from './model.js';
 import { loadShards } from './shards.js';
 import { StopMatcher } from './stop.js';
 
 const BACKENDS = {
+  wasm: async () => (await import('./backends/wasm.js')).WasmBackend,
   wllama: async () => (await import('./backends/wllama.js')).WllamaBackend,
 };
 
@@ -22,22 +25,36 @@ export async function fetchManifest(modelId) {
   return fetchJSON(`/api/models/${encodeURIComponent(modelId)}/manifest.json`, `the manifest of ${modelId}`);
 }
 
-/** Pick a backend for a manifest; returns {name, reason} for the UI to show. */
-export function chooseBackend(requested, manifest) {
-  if (requested === 'auto') {
-    return { name: 'wllama', reason: `llama.cpp compiled to WASM runs ${manifest.architecture} ${manifest.quantization}; it is the only backend so far` };
+/**
+ * Pick a backend for a model whose verified shards are in hand; returns {name, reason} for the UI.
+ * 'auto' takes our engine when it runs the architecture and every tensor type, wllama otherwise.
+ */
+export async function chooseBackend(requested, manifest, blobs) {
+  if (requested !== 'auto') {
+    if (requested in BACKENDS) return { name: requested, reason: 'it was asked for by name' };
+    throw new RequestError(`Unknown backend "${requested}"; use one of: auto, ${Object.keys(BACKENDS).join(', ')}.`);
   }
-  if (requested in BACKENDS) return { name: requested, reason: 'asked for by name' };
-  throw new RequestError(`Unknown backend "${requested}"; use one of: auto, ${Object.keys(BACKENDS).join(', ')}.`);
+  if (typeof WebAssembly !== 'object' || !WebAssembly.validate(SIMD_PROBE)) {
+    return { name: 'wllama', reason: 'this browser lacks WebAssembly SIMD, which our engine needs' };
+  }
+  try {
+    const support = describeModel(await readGGUF(blobs)).support;
+    return support.ok ? { name: 'wasm', reason: support.reason } : { name: 'wllama', reason: `${support.reason}; llama.cpp (wllama) runs it` };
+  } catch (e) {
+    return { name: 'wllama', reason: `our GGUF reader refused the file (${e.message}); llama.cpp (wllama) may still load it` };
+  }
 }
+
+// A minimal module using a v128 instruction: validates only where WebAssembly SIMD is supported.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 15, 11]);
 
 /**
  * @param {{model: string|object, backend?: string, onProgress?: Function, threads?: number, contextLength?: number, signal?: AbortSignal}} options
  */
 export async function createEngine({ model, backend = 'auto', onProgress = () => {}, threads, contextLength, signal } = {}) {
   const manifest = typeof model === 'string' ? await fetchManifest(model) : model;
-  const choice = chooseBackend(backend, manifest);
   const { blobs, from_storage, warnings } = await loadShards(manifest, { onProgress, signal });
+  const choice = await chooseBackend(backend, manifest, blobs);
   onProgress({ phase: 'load', loaded: 0, total: manifest.total_bytes, shard: blobs.length, n_shards: blobs.length });
   const Backend = await BACKENDS[choice.name]();
   const impl = new Backend();
@@ -56,7 +73,7 @@ export class Engine {
   constructor(manifest, backend, info) {
     this.manifest = manifest;
     this.backend = backend;
-    this.info = { model: manifest.id, backend: info.name, reason: info.reason, threads: backend.threads,
+    this.info = { model: manifest.id, backend: info.name, reason: info.reason, threads: backend.threads, simd: backend.info?.simd,
       isolated: info.isolated, shards_from_storage: info.from_storage, warnings: info.warnings };
     this.chat = { completions: { create: (request) => this.#create(request) } };
   }
@@ -121,6 +138,7 @@ export class Engine {
           decode_tokens_per_s: decode_s > 0 ? (n_pieces - 1) / decode_s : null,
           backend: this.info.backend,
           threads: this.info.threads,
+          simd: this.info.simd,
         },
       };
       yield chunk({}, stop.stopped ? 'stop' : end.finish_reason, usage);

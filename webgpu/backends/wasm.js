@@ -1,0 +1,93 @@
+// Backend: our own engine, C kernels compiled to WASM, running in a worker (webgpu/engine_worker.js)
+// with helper threads when the page is cross-origin isolated.
+
+import { ModelLoadError, RequestError } from '../errors.js';
+
+export class WasmBackend {
+  static id = 'wasm';
+
+  async load(blobs, { threads, contextLength }) {
+    this.worker = new Worker(new URL('../engine_worker.js', import.meta.url), { type: 'module' });
+    this.pending = new Map(); // id -> handler(msg)
+    this.next_id = 1;
+    this.worker.onmessage = ({ data }) => this.pending.get(data.id)?.(data);
+    this.worker.onerror = (e) => {
+      for (const handler of this.pending.values()) handler({ type: 'error', message: e.message || 'the engine worker crashed' });
+    };
+    try {
+      this.info = await new Promise((resolve, reject) => {
+        this.pending.set(undefined, (m) => (m.type === 'loaded' ? resolve(m.info) : reject(new Error(m.message))));
+        this.worker.postMessage({ type: 'load', blobs, n_threads: threads, n_ctx: contextLength });
+      });
+    } catch (e) {
+      this.worker.terminate();
+      throw new ModelLoadError(`Our WASM engine could not load the model: ${e.message}.`, { cause: e });
+    } finally {
+      this.pending.delete(undefined);
+    }
+    this.threads = this.info.threads;
+    this.contextLength = this.info.n_ctx;
+  }
+
+  async unload() {
+    this.worker?.terminate();
+  }
+
+  /** Yields {text} per generated token, then {done, finish_reason, prompt_tokens, cached_prompt_tokens, completion_tokens}. */
+  async *generate({ messages, max_tokens, temperature, top_p, seed, signal }) {
+    const id = this.next_id++;
+    const queue = [];
+    let wake = null;
+    this.pending.set(id, (m) => {
+      queue.push(m);
+      wake?.();
+    });
+    const abort = () => this.worker.postMessage({ type: 'abort', id });
+    signal?.addEventListener('abort', abort, { once: true });
+    let finished = false;
+    try {
+      this.worker.postMessage({ type: 'generate', id, messages, params: { max_tokens, temperature, top_p, seed } });
+      for (;;) {
+        if (queue.length === 0) await new Promise((r) => (wake = r));
+        wake = null;
+        const m = queue.shift();
+        if (m.type === 'token') {
+          if (m.extra) yield { text: m.text, extra: true };
+          else yield { text: m.text };
+        } else if (m.type === 'done') {
+          finished = true;
+          yield { done: true, ...m };
+          return;
+        } else if (m.type === 'error') {
+          finished = true;
+          throw new RequestError(m.message);
+        }
+      }
+    } finally {
+      signal?.removeEventListener('abort', abort);
+      if (!finished) abort(); // the reader stopped early (stop string): stop generating
+      this.pending.delete(id);
+    }
+  }
+
+  /** For tests and the bench: logits' argmax at every position, and full rows for `rows`. */
+  evaluate(tokens, rows = []) {
+    return this.#request({ type: 'evaluate', tokens, rows });
+  }
+
+  tokenize(text) {
+    return this.#request({ type: 'tokenize', text }).then((r) => r.tokens);
+  }
+
+  #request(msg) {
+    const id = this.next_id++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, (m) => {
+        this.pending.delete(id);
+        if (m.type === 'error') reject(new RequestError(m.message));
+        else resolve(m);
+      });
+      this.worker.postMessage({ ...msg, id });
+    });
+  }
+}
