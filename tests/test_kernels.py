@@ -181,3 +181,41 @@ def test_swiglu_and_add(k):
     a = k.put(g)
     k("add", a, k.put(u), a, 44)
     np.testing.assert_allclose(k.get(a, 44), g + u, rtol=1e-7)
+
+
+@pytest.mark.parametrize("qtype", [Q.Q4_0, Q.Q4_1, Q.Q8_0], ids=lambda t: t.name)
+def test_repacked_x4_matmul_matches_the_row_layout(k, qtype):
+    rng = np.random.default_rng(300 + int(qtype))
+    n_rows, n_cols, n_tokens = 36, 160, 2
+    raw, w = random_rows(qtype, n_rows, n_cols, rng)
+    if qtype == Q.Q8_0:  # ggml's Q8_0 never stores -128; the x4 kernel relies on that
+        blocks = raw.reshape(-1, 34)
+        q = blocks[:, 2:].view(np.int8)
+        q[q == -128] = -127
+        w = gguf.quants.dequantize(raw, qtype).reshape(n_rows, n_cols).astype(np.float32)
+    x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
+    d, q = quantize_q8a(x)
+    x_seen = (d[:, None] * q).reshape(n_tokens, n_cols)
+    expected = x_seen.astype(np.float64) @ w.T.astype(np.float64)
+
+    src = k.put(raw)
+    n_packed = k("x4_bytes", int(qtype), n_rows, n_cols)
+    assert n_packed >= raw.size  # scales widen from f16 to f32
+    packed = k.alloc(n_packed)
+    assert k("repack_x4", int(qtype), src, packed, n_rows, n_cols) == 0
+    xf = k.put(x)
+    xq = k.alloc(n_tokens * n_cols // 32 * 40)
+    k("quantize_q8a", xf, xq, n_cols, n_tokens)
+    out = k.alloc(n_tokens * n_rows * 4)
+    for begin, end in [(0, 12), (12, 16), (16, 36)]:
+        k("matmul", 100 + int(qtype), packed, xq, xf, out, n_cols, begin, end, n_tokens, n_rows)
+    got = k.get(out, n_tokens * n_rows).reshape(n_tokens, n_rows)
+    scale = np.abs(x_seen).max(axis=1, keepdims=True) * np.abs(w).sum(axis=1)[None, :]
+    assert (np.abs(got - expected) / scale).max() < 2e-6, fail_report(expected, got)
+
+
+def test_repack_refuses_what_it_cannot_pack(k):
+    assert k("x4_bytes", int(Q.Q4_K), 4, 256) == 0
+    assert k("x4_bytes", int(Q.Q4_0), 6, 32) == 0
+    assert k("repack_x4", int(Q.Q4_K), 0, 0, 4, 256) == -1
+    assert k("repack_x4", int(Q.Q4_0), 0, 0, 6, 32) == -1

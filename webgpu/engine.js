@@ -102,6 +102,7 @@ export class Engine {
     let t_first = null;
     let t_last = null;
     let n_pieces = 0;
+    let n_first = 1;
     let end = { finish_reason: 'stop' };
     let role_sent = false;
     try {
@@ -111,8 +112,11 @@ export class Engine {
           break;
         }
         t_last = performance.now();
-        t_first ??= t_last;
-        n_pieces++;
+        if (t_first === null) {
+          t_first = t_last;
+          n_first = piece.n ?? 1;
+        }
+        n_pieces += piece.n ?? 1; // a backend may deliver several tokens in one piece
         const text = stop.push(piece.text);
         if (text) {
           yield chunk(role_sent ? { content: text } : { role: 'assistant', content: text });
@@ -135,7 +139,8 @@ export class Engine {
           // from its KV cache); every later token is one decode step.
           prefill_tokens_per_s: ttft && prompt_tokens > cached_prompt_tokens ? (prompt_tokens - cached_prompt_tokens) / ttft : null,
           cached_prompt_tokens,
-          decode_tokens_per_s: decode_s > 0 ? (n_pieces - 1) / decode_s : null,
+          // Tokens after the first piece, over the time from the first piece to the last.
+          decode_tokens_per_s: decode_s > 0 ? (n_pieces - n_first) / decode_s : null,
           backend: this.info.backend,
           threads: this.info.threads,
           simd: this.info.simd,

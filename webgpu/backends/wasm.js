@@ -33,7 +33,7 @@ export class WasmBackend {
     this.worker?.terminate();
   }
 
-  /** Yields {text} per generated token, then {done, finish_reason, prompt_tokens, cached_prompt_tokens, completion_tokens}. */
+  /** Yields {text, n} for every n generated tokens, then {done, finish_reason, prompt_tokens, cached_prompt_tokens, completion_tokens}. */
   async *generate({ messages, max_tokens, temperature, top_p, seed, signal }) {
     const id = this.next_id++;
     const queue = [];
@@ -52,8 +52,7 @@ export class WasmBackend {
         wake = null;
         const m = queue.shift();
         if (m.type === 'token') {
-          if (m.extra) yield { text: m.text, extra: true };
-          else yield { text: m.text };
+          yield { text: m.text, n: m.n };
         } else if (m.type === 'done') {
           finished = true;
           yield { done: true, ...m };

@@ -5,6 +5,8 @@
 #include "quants.h"
 
 void q4k_scales(const uint8_t *scales, uint8_t sc[8], uint8_t m[8]);
+void matmul_x4(int type, const void *W, const block_q8a *xq, float *out, int n_cols, int row_begin, int row_end,
+               int n_tokens, int out_stride);
 
 #define LOAD(p) wasm_v128_load(p)
 #define NIB_LO(v) wasm_v128_and((v), wasm_i8x16_splat(0x0F))
@@ -210,8 +212,13 @@ static float dot_row(int type, const void *w, const block_q8a *xq, const float *
 // out[t * out_stride + r] = W[r] . x[t] for rows r in [row_begin, row_end) and n_tokens tokens.
 // W: rows of n_cols weights of type; xq: n_tokens * n_cols/32 activation blocks (quantized types);
 // xf: n_tokens * n_cols floats (F32/F16 weights). n_cols must be a multiple of 32 (256 for K-quants).
+// type >= X4_TYPE_OFFSET: W was repacked by repack_x4, and row_begin/row_end are multiples of 4.
 EXPORT(matmul) void matmul(int type, const void *W, const block_q8a *xq, const float *xf, float *out,
                            int n_cols, int row_begin, int row_end, int n_tokens, int out_stride) {
+  if (type >= X4_TYPE_OFFSET) {
+    matmul_x4(type - X4_TYPE_OFFSET, W, xq, out, n_cols, row_begin, row_end, n_tokens, out_stride);
+    return;
+  }
   int row_bytes = n_cols / type_block_elems(type) * type_block_bytes(type);
   int nbx = n_cols / QK;
   for (int r = row_begin; r < row_end; r++) {

@@ -14,6 +14,7 @@ enum {
   GGML_Q8_0 = 8, GGML_Q4_K = 12, GGML_Q5_K = 13, GGML_Q6_K = 14,
 };
 
+#define X4_TYPE_OFFSET 100  // matmul type id of a tensor repacked four rows at a time (matvec_x4.c)
 #define QK 32     // elements per block of the 32-element types, and per activation block
 #define QK_K 256  // elements per K-quant super-block
 

@@ -12,6 +12,7 @@ export const CTL_INTS = 256;
 export const OP_MATMULS = 1; // args: count, then per mat-mul: type, W, xq, xf, out, n_cols, n_rows, n_tokens, out_stride
 export const OP_ATTENTION = 2; // args: q, k_cache, v_cache, out, scores, n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens
 export const MATMUL_ARGS = 9;
+export const X4_TYPE_OFFSET = 100; // as in webgpu/wasm/quants.h
 
 const share = (n, tid, nt) => [Math.floor((n * tid) / nt), Math.floor((n * (tid + 1)) / nt)];
 
@@ -22,7 +23,10 @@ export function execute(k, a, tid, nt) {
     const count = a[ARGS];
     for (let j = 0; j < count; j++) {
       const o = ARGS + 1 + j * MATMUL_ARGS;
-      const [begin, end] = share(a[o + 6], tid, nt);
+      // Repacked (x4) tensors split in whole groups of four rows.
+      const unit = a[o] >= X4_TYPE_OFFSET ? 4 : 1;
+      const [g0, g1] = share(a[o + 6] / unit, tid, nt);
+      const begin = g0 * unit, end = g1 * unit;
       if (end > begin) k.matmul(a[o], a[o + 1], a[o + 2], a[o + 3], a[o + 4], a[o + 5], begin, end, a[o + 7], a[o + 8]);
     }
   } else if (op === OP_ATTENTION) {

@@ -1,7 +1,7 @@
 // The schedule's ops (webgpu/forward.js) on the WASM runtime: buffers and weights live in the
 // kernels' memory; mat-muls and attention run on every thread, the small ops on thread 0.
 
-import { ARGS, MATMUL_ARGS, OP, OP_ATTENTION, OP_MATMULS } from './jobs.js';
+import { ARGS, MATMUL_ARGS, OP, OP_ATTENTION, OP_MATMULS, X4_TYPE_OFFSET } from './jobs.js';
 
 const Q8A_BYTES = 40; // bytes of one block_q8a (32 activations)
 const FLOAT_TYPES = new Set([0, 1]); // F32, F16 weights take float activations
@@ -32,16 +32,32 @@ export class WasmOps {
     this.freqs = Float64Array.from({ length: half }, (_, i) => c.rope_theta ** (-(2 * i) / c.n_rot));
   }
 
-  /** Copy every tensor from the shard Blobs into memory; returns name -> handle {ptr, type, rows, cols}. */
-  static async uploadWeights(runtime, blobs, tensors) {
+  /**
+   * Copy every tensor from the shard Blobs into memory; returns name -> handle {ptr, type, rows, cols}.
+   * Tensors named in `pack` that the x4 kernels run (Q4_0, Q4_1, Q8_0, rows % 4 == 0) are repacked
+   * on the way in; their handle gets type X4_TYPE_OFFSET + type. Those also in `keep_rows` (tied
+   * embeddings: token lookups need the row layout) keep a row-layout copy under `${name}#rows`.
+   */
+  static async uploadWeights(runtime, blobs, tensors, { pack = new Set(), keep_rows = new Set() } = {}) {
+    const k = runtime.k;
+    const handle = (t, ptr, type = t.type) => ({ ptr, type, cols: t.dims[0], rows: t.dims[1] ?? 1, name: t.name });
+    const x4 = (t) => (pack.has(t.name) ? k.x4_bytes(t.type, t.dims[1] ?? 1, t.dims[0]) : 0);
+    const staged = tensors.filter((t) => x4(t) && !keep_rows.has(t.name));
+    const staging = staged.length ? runtime.alloc(Math.max(...staged.map((t) => t.n_bytes))) : 0;
     const handles = new Map();
-    const placed = tensors.map((t) => ({ t, ptr: runtime.alloc(t.n_bytes) }));
     for (const [i, blob] of blobs.entries()) {
       const bytes = new Uint8Array(await blob.arrayBuffer());
-      for (const { t, ptr } of placed) {
+      for (const t of tensors) {
         if (t.shard !== i) continue;
-        runtime.u8(ptr, t.n_bytes).set(bytes.subarray(t.offset, t.offset + t.n_bytes));
-        handles.set(t.name, { ptr, type: t.type, cols: t.dims[0], rows: t.dims[1] ?? 1, name: t.name });
+        const packed_bytes = x4(t);
+        const rows = keep_rows.has(t.name) || !packed_bytes ? runtime.alloc(t.n_bytes) : staging;
+        runtime.u8(rows, t.n_bytes).set(bytes.subarray(t.offset, t.offset + t.n_bytes));
+        if (rows !== staging) handles.set(packed_bytes ? `${t.name}#rows` : t.name, handle(t, rows));
+        if (packed_bytes) {
+          const ptr = runtime.alloc(packed_bytes);
+          if (k.repack_x4(t.type, rows, ptr, t.dims[1], t.dims[0]) !== 0) throw new Error(`cannot repack ${t.name}`);
+          handles.set(t.name, handle(t, ptr, X4_TYPE_OFFSET + t.type));
+        }
       }
     }
     return handles;
