@@ -13,6 +13,7 @@ F16_FIELDS = {
 }
 QUANT_TYPES = list(F16_FIELDS)
 ALL_TYPES = [Q.F32, Q.F16] + QUANT_TYPES
+Q8A = 48  # bytes of one activation block (block_q8a)
 
 
 @pytest.fixture(scope="module", params=["simd", "relaxed"])
@@ -71,14 +72,16 @@ def test_quantize_q8a_matches_numpy(k):
     rng = np.random.default_rng(5)
     x = (rng.standard_normal((3, 96)) * np.array([[1.0], [1e-4], [300.0]])).astype(np.float32)
     x[0, :32] = 0.0  # an all-zero block
-    blocks = k.alloc(3 * 3 * 40)
+    blocks = k.alloc(3 * 3 * Q8A)
     k("quantize_q8a", k.put(x), blocks, 96, 3)
-    raw = k.get(blocks, 9 * 40, np.uint8).reshape(9, 40)
+    raw = k.get(blocks, 9 * Q8A, np.uint8).reshape(9, Q8A)
     d, q = quantize_q8a(x)
-    np.testing.assert_array_equal(raw[:, 8:].view(np.int8), q)
+    np.testing.assert_array_equal(raw[:, 16:].view(np.int8), q)
     np.testing.assert_allclose(raw[:, :4].copy().view(np.float32).ravel(), d, rtol=1e-7)
-    sums = raw[:, 4:8].copy().view(np.int16)
+    sums = raw[:, 8:12].copy().view(np.int16)
     np.testing.assert_array_equal(sums, q.reshape(9, 2, 16).astype(np.int32).sum(axis=2))
+    ds = raw[:, 4:8].copy().view(np.float32).ravel()
+    np.testing.assert_allclose(ds, d * q.astype(np.float32).sum(axis=1), rtol=1e-6)
 
 
 @pytest.mark.parametrize("qtype", ALL_TYPES, ids=lambda t: t.name)
@@ -93,7 +96,7 @@ def test_matmul_matches_numpy_over_split_row_ranges(k, qtype):
     expected = x_seen.astype(np.float64) @ w.T.astype(np.float64)  # (n_tokens, n_rows)
 
     w_ptr, xf_ptr = k.put(raw), k.put(x)
-    xq_ptr = k.alloc(n_tokens * n_cols // 32 * 40)
+    xq_ptr = k.alloc(n_tokens * n_cols // 32 * Q8A)
     k("quantize_q8a", xf_ptr, xq_ptr, n_cols, n_tokens)
     out_stride = n_rows + 3
     out = k.alloc(n_tokens * out_stride * 4)
@@ -186,7 +189,7 @@ def test_swiglu_and_add(k):
 @pytest.mark.parametrize("qtype", [Q.Q4_0, Q.Q4_1, Q.Q8_0], ids=lambda t: t.name)
 def test_repacked_x4_matmul_matches_the_row_layout(k, qtype):
     rng = np.random.default_rng(300 + int(qtype))
-    n_rows, n_cols, n_tokens = 36, 160, 2
+    n_rows, n_cols, n_tokens = 36, 160, 3  # an odd count: token pairs plus one
     raw, w = random_rows(qtype, n_rows, n_cols, rng)
     if qtype == Q.Q8_0:  # ggml's Q8_0 never stores -128; the x4 kernel relies on that
         blocks = raw.reshape(-1, 34)
@@ -204,7 +207,7 @@ def test_repacked_x4_matmul_matches_the_row_layout(k, qtype):
     packed = k.alloc(n_packed)
     assert k("repack_x4", int(qtype), src, packed, n_rows, n_cols) == 0
     xf = k.put(x)
-    xq = k.alloc(n_tokens * n_cols // 32 * 40)
+    xq = k.alloc(n_tokens * n_cols // 32 * Q8A)
     k("quantize_q8a", xf, xq, n_cols, n_tokens)
     out = k.alloc(n_tokens * n_rows * 4)
     for begin, end in [(0, 12), (12, 16), (16, 36)]:
@@ -219,3 +222,15 @@ def test_repack_refuses_what_it_cannot_pack(k):
     assert k("x4_bytes", int(Q.Q4_0), 6, 32) == 0
     assert k("repack_x4", int(Q.Q4_K), 0, 0, 4, 256) == -1
     assert k("repack_x4", int(Q.Q4_0), 0, 0, 6, 32) == -1
+
+
+def test_kv_store(k):
+    rng = np.random.default_rng(11)
+    n_tokens, n_kv_heads, head_dim, n_ctx, pos0 = 3, 2, 8, 10, 4
+    src = rng.standard_normal((n_tokens, n_kv_heads, head_dim)).astype(np.float32)
+    cache = k.put(np.zeros((n_kv_heads, n_ctx, head_dim), np.float32))
+    k("kv_store", k.put(src), cache, n_tokens, n_kv_heads, head_dim, n_ctx, pos0)
+    got = k.get(cache, n_kv_heads * n_ctx * head_dim).reshape(n_kv_heads, n_ctx, head_dim)
+    expected = np.zeros_like(got)
+    expected[:, pos0:pos0 + n_tokens] = src.transpose(1, 0, 2)
+    np.testing.assert_array_equal(got, expected)

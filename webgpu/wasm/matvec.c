@@ -11,7 +11,6 @@ void matmul_x4(int type, const void *W, const block_q8a *xq, float *out, int n_c
 #define LOAD(p) wasm_v128_load(p)
 #define NIB_LO(v) wasm_v128_and((v), wasm_i8x16_splat(0x0F))
 #define NIB_HI(v) wasm_u8x16_shr((v), 4)
-#define BLOCK_SUM(x) ((float)((x)->sum16[0] + (x)->sum16[1]))
 
 // 16 lanes holding bit (first + i) of qh, i = 0..15, as 0 or 0x10.
 static inline v128_t qh_bits16(uint32_t qh, int first) {
@@ -37,7 +36,7 @@ static float dot_q4_0(const block_q4_0 *w, const block_q8a *x, int nb) {
     v128_t s = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), NIB_LO(q), LOAD(x[i].q)), NIB_HI(q), LOAD(x[i].q + 16));
     float dd = f16_to_f32(w[i].d) * x[i].d;
     acc = fma_block(acc, s, dd);
-    off += dd * BLOCK_SUM(&x[i]);
+    off += f16_to_f32(w[i].d) * x[i].ds;
   }
   return hsum_f32x4(acc) - 8.0f * off;
 }
@@ -49,7 +48,7 @@ static float dot_q4_1(const block_q4_1 *w, const block_q8a *x, int nb) {
     v128_t q = LOAD(w[i].qs);
     v128_t s = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), NIB_LO(q), LOAD(x[i].q)), NIB_HI(q), LOAD(x[i].q + 16));
     acc = fma_block(acc, s, f16_to_f32(w[i].d) * x[i].d);
-    off += f16_to_f32(w[i].m) * x[i].d * BLOCK_SUM(&x[i]);
+    off += f16_to_f32(w[i].m) * x[i].ds;
   }
   return hsum_f32x4(acc) + off;
 }
@@ -68,7 +67,7 @@ static float dot_q5_0(const block_q5_0 *w, const block_q8a *x, int nb) {
   for (int i = 0; i < nb; i++) {
     float dd = f16_to_f32(w[i].d) * x[i].d;
     acc = fma_block(acc, q5_isum(w[i].qs, w[i].qh, &x[i]), dd);
-    off += dd * BLOCK_SUM(&x[i]);
+    off += f16_to_f32(w[i].d) * x[i].ds;
   }
   return hsum_f32x4(acc) - 16.0f * off;
 }
@@ -78,7 +77,7 @@ static float dot_q5_1(const block_q5_1 *w, const block_q8a *x, int nb) {
   float off = 0.0f;
   for (int i = 0; i < nb; i++) {
     acc = fma_block(acc, q5_isum(w[i].qs, w[i].qh, &x[i]), f16_to_f32(w[i].d) * x[i].d);
-    off += f16_to_f32(w[i].m) * x[i].d * BLOCK_SUM(&x[i]);
+    off += f16_to_f32(w[i].m) * x[i].ds;
   }
   return hsum_f32x4(acc) + off;
 }
@@ -107,7 +106,7 @@ static float dot_q4_K(const block_q4_K *w, const block_q8a *x, int nb) {
       v128_t sb = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), NIB_HI(q0), LOAD(xb->q)), NIB_HI(q1), LOAD(xb->q + 16));
       acc = fma_block(acc, sa, d * sc[2 * c] * xa->d);
       acc = fma_block(acc, sb, d * sc[2 * c + 1] * xb->d);
-      off += dmin * (m[2 * c] * xa->d * BLOCK_SUM(xa) + m[2 * c + 1] * xb->d * BLOCK_SUM(xb));
+      off += dmin * (m[2 * c] * xa->ds + m[2 * c + 1] * xb->ds);
     }
   }
   return hsum_f32x4(acc) - off;
@@ -136,7 +135,7 @@ static float dot_q5_K(const block_q5_K *w, const block_q8a *x, int nb) {
                             wasm_v128_or(NIB_HI(q1), hb1), LOAD(xb->q + 16));
       acc = fma_block(acc, sa, d * sc[2 * c] * xa->d);
       acc = fma_block(acc, sb, d * sc[2 * c + 1] * xb->d);
-      off += dmin * (m[2 * c] * xa->d * BLOCK_SUM(xa) + m[2 * c + 1] * xb->d * BLOCK_SUM(xb));
+      off += dmin * (m[2 * c] * xa->ds + m[2 * c + 1] * xb->ds);
     }
   }
   return hsum_f32x4(acc) - off;

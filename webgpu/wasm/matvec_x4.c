@@ -21,12 +21,6 @@ static inline v128_t reduce4(v128_t s0, v128_t s1, v128_t s2, v128_t s3) {
   return wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
 }
 
-static inline v128_t nib_dot(const uint8_t qs[16], v128_t x0, v128_t x1) {
-  v128_t q = wasm_v128_load(qs);
-  v128_t s = dot_u7_i8(wasm_i32x4_splat(0), wasm_v128_and(q, wasm_i8x16_splat(0x0F)), x0);
-  return dot_u7_i8(s, wasm_u8x16_shr(q, 4), x1);
-}
-
 // Signed weights w with activations x, both in [-127, 127]: |w| . (x * sign(w)) fits the i7 form.
 static inline v128_t signed_dot(v128_t acc, v128_t w, v128_t x) {
 #ifdef RELAXED_SIMD
@@ -37,46 +31,81 @@ static inline v128_t signed_dot(v128_t acc, v128_t w, v128_t x) {
 #endif
 }
 
-// out[0..3] = 4 rows . x, nb blocks.
-static v128_t dot4_q4_0(const block_q4_0x4 *w, const block_q8a *x, int nb) {
-  v128_t acc = wasm_f32x4_splat(0.0f), off = wasm_f32x4_splat(0.0f);
-  for (int i = 0; i < nb; i++) {
-    v128_t x0 = wasm_v128_load(x[i].q), x1 = wasm_v128_load(x[i].q + 16);
-    v128_t s = reduce4(nib_dot(w[i].qs[0], x0, x1), nib_dot(w[i].qs[1], x0, x1), nib_dot(w[i].qs[2], x0, x1),
-                       nib_dot(w[i].qs[3], x0, x1));
-    v128_t dd = wasm_f32x4_mul(wasm_v128_load(w[i].d), wasm_f32x4_splat(x[i].d));
-    acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), dd));
-    off = wasm_f32x4_add(off, wasm_f32x4_mul(dd, wasm_f32x4_splat((float)(x[i].sum16[0] + x[i].sum16[1]))));
-  }
-  return wasm_f32x4_sub(acc, wasm_f32x4_mul(off, wasm_f32x4_splat(8.0f)));
+#define ALWAYS_INLINE __attribute__((always_inline)) static inline
+
+// Four rows of nibbles unpacked once, then dotted with one activation block per token.
+ALWAYS_INLINE v128_t nib_isum4(const v128_t lo[4], const v128_t hi[4], const block_q8a *x) {
+  v128_t x0 = wasm_v128_load(x->q), x1 = wasm_v128_load(x->q + 16), s[4];
+  for (int r = 0; r < 4; r++) s[r] = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), lo[r], x0), hi[r], x1);
+  return reduce4(s[0], s[1], s[2], s[3]);
 }
 
-static v128_t dot4_q4_1(const block_q4_1x4 *w, const block_q8a *x, int nb) {
-  v128_t acc = wasm_f32x4_splat(0.0f), off = wasm_f32x4_splat(0.0f);
-  for (int i = 0; i < nb; i++) {
-    v128_t x0 = wasm_v128_load(x[i].q), x1 = wasm_v128_load(x[i].q + 16);
-    v128_t s = reduce4(nib_dot(w[i].qs[0], x0, x1), nib_dot(w[i].qs[1], x0, x1), nib_dot(w[i].qs[2], x0, x1),
-                       nib_dot(w[i].qs[3], x0, x1));
-    v128_t xd = wasm_f32x4_splat(x[i].d);
-    acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_mul(wasm_v128_load(w[i].d), xd)));
-    v128_t xs = wasm_f32x4_splat(x[i].d * (float)(x[i].sum16[0] + x[i].sum16[1]));
-    off = wasm_f32x4_add(off, wasm_f32x4_mul(wasm_v128_load(w[i].m), xs));
+ALWAYS_INLINE void unpack_nibbles4(const uint8_t qs[4][QK / 2], v128_t lo[4], v128_t hi[4]) {
+  for (int r = 0; r < 4; r++) {
+    v128_t q = wasm_v128_load(qs[r]);
+    lo[r] = wasm_v128_and(q, wasm_i8x16_splat(0x0F));
+    hi[r] = wasm_u8x16_shr(q, 4);
   }
-  return wasm_f32x4_add(acc, off);
 }
 
-static v128_t dot4_q8_0(const block_q8_0x4 *w, const block_q8a *x, int nb) {
-  v128_t acc = wasm_f32x4_splat(0.0f);
+// y[t] = the 4 rows . token t, for n_tok (1 or 2) tokens whose blocks are nb apart; nb blocks each.
+ALWAYS_INLINE void dot4_q4_0(const block_q4_0x4 *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
+  v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)}, off[2] = {acc[0], acc[0]};
   for (int i = 0; i < nb; i++) {
-    v128_t x0 = wasm_v128_load(x[i].q), x1 = wasm_v128_load(x[i].q + 16);
-    v128_t s[4];
-    for (int r = 0; r < 4; r++) {
-      s[r] = signed_dot(signed_dot(wasm_i32x4_splat(0), wasm_v128_load(w[i].qs[r]), x0), wasm_v128_load(w[i].qs[r] + 16), x1);
+    v128_t lo[4], hi[4];
+    unpack_nibbles4(w[i].qs, lo, hi);
+    v128_t d = wasm_v128_load(w[i].d);
+    for (int t = 0; t < n_tok; t++) {
+      const block_q8a *xt = &x[i + t * nb];
+      v128_t s = nib_isum4(lo, hi, xt);
+      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))));
+      off[t] = wasm_f32x4_add(off[t], wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->ds)));
     }
-    v128_t dd = wasm_f32x4_mul(wasm_v128_load(w[i].d), wasm_f32x4_splat(x[i].d));
-    acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(reduce4(s[0], s[1], s[2], s[3])), dd));
   }
-  return acc;
+  for (int t = 0; t < n_tok; t++) y[t] = wasm_f32x4_sub(acc[t], wasm_f32x4_mul(off[t], wasm_f32x4_splat(8.0f)));
+}
+
+ALWAYS_INLINE void dot4_q4_1(const block_q4_1x4 *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
+  v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)}, off[2] = {acc[0], acc[0]};
+  for (int i = 0; i < nb; i++) {
+    v128_t lo[4], hi[4];
+    unpack_nibbles4(w[i].qs, lo, hi);
+    v128_t d = wasm_v128_load(w[i].d), m = wasm_v128_load(w[i].m);
+    for (int t = 0; t < n_tok; t++) {
+      const block_q8a *xt = &x[i + t * nb];
+      v128_t s = nib_isum4(lo, hi, xt);
+      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))));
+      off[t] = wasm_f32x4_add(off[t], wasm_f32x4_mul(m, wasm_v128_load32_splat(&xt->ds)));
+    }
+  }
+  for (int t = 0; t < n_tok; t++) y[t] = wasm_f32x4_add(acc[t], off[t]);
+}
+
+ALWAYS_INLINE void dot4_q8_0(const block_q8_0x4 *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
+  v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)};
+  for (int i = 0; i < nb; i++) {
+    v128_t d = wasm_v128_load(w[i].d);
+    for (int t = 0; t < n_tok; t++) {
+      const block_q8a *xt = &x[i + t * nb];
+      v128_t x0 = wasm_v128_load(xt->q), x1 = wasm_v128_load(xt->q + 16), s[4];
+      for (int r = 0; r < 4; r++) {
+        s[r] = signed_dot(signed_dot(wasm_i32x4_splat(0), wasm_v128_load(w[i].qs[r]), x0), wasm_v128_load(w[i].qs[r] + 16), x1);
+      }
+      v128_t dd = wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d));
+      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(reduce4(s[0], s[1], s[2], s[3])), dd));
+    }
+  }
+  for (int t = 0; t < n_tok; t++) y[t] = acc[t];
+}
+
+static void dot4(int type, const void *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
+  if (type == GGML_Q4_0) {
+    if (n_tok == 2) dot4_q4_0(w, x, nb, 2, y); else dot4_q4_0(w, x, nb, 1, y);
+  } else if (type == GGML_Q4_1) {
+    if (n_tok == 2) dot4_q4_1(w, x, nb, 2, y); else dot4_q4_1(w, x, nb, 1, y);
+  } else {
+    if (n_tok == 2) dot4_q8_0(w, x, nb, 2, y); else dot4_q8_0(w, x, nb, 1, y);
+  }
 }
 
 int x4_supported(int type) { return type == GGML_Q4_0 || type == GGML_Q4_1 || type == GGML_Q8_0; }
@@ -134,14 +163,11 @@ void matmul_x4(int type, const void *W, const block_q8a *xq, float *out, int n_c
   size_t group_bytes = (size_t)nb * x4_block_bytes(type);
   for (int r = row_begin; r < row_end; r += 4) {
     const void *w = (const uint8_t *)W + (size_t)(r / 4) * group_bytes;
-    for (int t = 0; t < n_tokens; t++) {
-      const block_q8a *x = xq + (size_t)t * nb;
-      v128_t y = type == GGML_Q4_0 ? dot4_q4_0(w, x, nb) : type == GGML_Q4_1 ? dot4_q4_1(w, x, nb) : dot4_q8_0(w, x, nb);
-      float *o = out + (size_t)t * out_stride + r;
-      o[0] = wasm_f32x4_extract_lane(y, 0);
-      o[1] = wasm_f32x4_extract_lane(y, 1);
-      o[2] = wasm_f32x4_extract_lane(y, 2);
-      o[3] = wasm_f32x4_extract_lane(y, 3);
+    for (int t = 0; t < n_tokens; t += 2) {
+      int n_tok = n_tokens - t >= 2 ? 2 : 1;
+      v128_t y[2];
+      dot4(type, w, xq + (size_t)t * nb, nb, n_tok, y);
+      for (int k = 0; k < n_tok; k++) wasm_v128_store(out + (size_t)(t + k) * out_stride + r, y[k]);
     }
   }
 }

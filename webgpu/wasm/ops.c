@@ -117,3 +117,16 @@ EXPORT(add) void add(const float *a, const float *b, float *out, int n) {
 EXPORT(exp_inplace) void exp_inplace(float *x, int n) {
   for (int i = 0; i < n; i += 4) wasm_v128_store(x + i, exp_f32x4(wasm_v128_load(x + i)));
 }
+
+// Copy n_tokens rows of keys (or values), laid out [t][n_kv_heads][head_dim], into a cache laid out
+// [n_kv_heads][n_ctx][head_dim] at positions pos0..
+EXPORT(kv_store) void kv_store(const float *src, float *cache, int n_tokens, int n_kv_heads, int head_dim, int n_ctx,
+                               int pos0) {
+  for (int t = 0; t < n_tokens; t++) {
+    for (int h = 0; h < n_kv_heads; h++) {
+      const float *s = src + ((size_t)t * n_kv_heads + h) * head_dim;
+      float *d = cache + ((size_t)h * n_ctx + pos0 + t) * head_dim;
+      for (int i = 0; i < head_dim; i += 4) wasm_v128_store(d + i, wasm_v128_load(s + i));
+    }
+  }
+}

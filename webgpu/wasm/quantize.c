@@ -1,4 +1,4 @@
-// Quantize f32 activations to block_q8a (int8 per 32 values, one f32 scale, two 16-value sums),
+// Quantize f32 activations to block_q8a (int8 per 32 values, one f32 scale, their sums),
 // once per mat-vec input, so every weight type can use integer dot products.
 #include "quants.h"
 
@@ -26,8 +26,10 @@ EXPORT(quantize_q8a) void quantize_q8a(const float *x, block_q8a *y, int n, int 
         wasm_v128_store(y->q + j, wasm_i8x16_narrow_i16x8(q16a, q16b));
       }
       y->d = d;
+      y->ds = d * (float)(s[0] + s[1]);
       y->sum16[0] = (int16_t)s[0];
       y->sum16[1] = (int16_t)s[1];
+      y->_pad = 0;
     }
   }
 }

@@ -27,8 +27,9 @@ typedef struct { f16_t d, dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; } bloc
 typedef struct { f16_t d, dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;
 typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; f16_t d; } block_q6_K;
 
-// Activations, quantized per 32 values: x[i] ~ d * q[i]; sum16 holds the sums of q over each half.
-typedef struct { float d; int16_t sum16[2]; int8_t q[QK]; } block_q8a;
+// Activations, quantized per 32 values: x[i] ~ d * q[i]; ds = d * sum(q); sum16 holds the sums of q
+// over each half (Q6_K scales halves separately). q is 16-byte aligned.
+typedef struct { float d; float ds; int16_t sum16[2]; int32_t _pad; int8_t q[QK]; } block_q8a;
 
 _Static_assert(sizeof(block_q4_0) == 18, "q4_0");
 _Static_assert(sizeof(block_q4_1) == 20, "q4_1");
@@ -38,7 +39,7 @@ _Static_assert(sizeof(block_q8_0) == 34, "q8_0");
 _Static_assert(sizeof(block_q4_K) == 144, "q4_K");
 _Static_assert(sizeof(block_q5_K) == 176, "q5_K");
 _Static_assert(sizeof(block_q6_K) == 210, "q6_K");
-_Static_assert(sizeof(block_q8a) == 40, "q8a");
+_Static_assert(sizeof(block_q8a) == 48, "q8a");
 
 static inline float f16_to_f32(f16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000) << 16;

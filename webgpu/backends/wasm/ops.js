@@ -3,7 +3,7 @@
 
 import { ARGS, MATMUL_ARGS, OP, OP_ATTENTION, OP_MATMULS, X4_TYPE_OFFSET } from './jobs.js';
 
-const Q8A_BYTES = 40; // bytes of one block_q8a (32 activations)
+const Q8A_BYTES = 48; // bytes of one block_q8a (32 activations), as in webgpu/wasm/quants.h
 const FLOAT_TYPES = new Set([0, 1]); // F32, F16 weights take float activations
 
 export class WasmOps {
@@ -121,20 +121,9 @@ export class WasmOps {
   /** Write the batch's keys and values into layer l's cache at positions pos0.. */
   kvStore(l, pos0, n) {
     const c = this.c;
-    const hd = c.head_dim;
-    const kv_dim = c.n_kv_heads * hd;
-    const src_k = this.rt.f32(this.buf.k.ptr, n * kv_dim);
-    const src_v = this.rt.f32(this.buf.v.ptr, n * kv_dim);
-    const cache_k = this.rt.f32(this.kv[l].k, c.n_kv_heads * this.n_ctx * hd);
-    const cache_v = this.rt.f32(this.kv[l].v, c.n_kv_heads * this.n_ctx * hd);
-    for (let t = 0; t < n; t++) {
-      for (let h = 0; h < c.n_kv_heads; h++) {
-        const from = t * kv_dim + h * hd;
-        const to = (h * this.n_ctx + pos0 + t) * hd;
-        cache_k.set(src_k.subarray(from, from + hd), to);
-        cache_v.set(src_v.subarray(from, from + hd), to);
-      }
-    }
+    const { k } = this.rt;
+    k.kv_store(this.buf.k.ptr, this.kv[l].k, n, c.n_kv_heads, c.head_dim, this.n_ctx, pos0);
+    k.kv_store(this.buf.v.ptr, this.kv[l].v, n, c.n_kv_heads, c.head_dim, this.n_ctx, pos0);
   }
 
   attention(l, pos0, n) {
