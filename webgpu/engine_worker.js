@@ -3,6 +3,7 @@
 //
 // Messages in:  {type: 'load', blobs, n_threads, n_ctx} | {type: 'generate', id, messages, params}
 //               {type: 'abort', id} | {type: 'evaluate', id, tokens, rows} | {type: 'tokenize', id, text}
+//               {type: 'prompt', id, messages}
 // Messages out: {type: 'loaded', info} | {type: 'prefilled', id, prompt_tokens, cached_prompt_tokens}
 //               {type: 'token', id, text} | {type: 'done', id, ...usage} | {type: 'result', id, ...}
 //               {type: 'error', id, message}
@@ -31,6 +32,7 @@ onmessage = async ({ data: msg }) => {
     else if (msg.type === 'abort') aborted.add(msg.id);
     else if (msg.type === 'evaluate') postMessage({ type: 'result', id: msg.id, ...evaluate(msg.tokens, msg.rows) });
     else if (msg.type === 'tokenize') postMessage({ type: 'result', id: msg.id, tokens: model.tokenizer.encode(msg.text) });
+    else if (msg.type === 'prompt') postMessage({ type: 'result', id: msg.id, ...renderPrompt(msg.messages) });
   } catch (e) {
     postMessage({ type: 'error', id: msg.id, message: e?.message ?? String(e) });
   }
@@ -78,9 +80,15 @@ function prefill(tokens, from) {
   return logits;
 }
 
+/** The chat prompt for messages, as text and as tokens. */
+function renderPrompt(messages) {
+  const text = model.template(messages, { add_generation_prompt: true });
+  return { text, tokens: model.tokenizer.encode(text) };
+}
+
 async function generate({ id, messages, params }) {
-  const { tokenizer, template, kv, config } = model;
-  const tokens = tokenizer.encode(template(messages, { add_generation_prompt: true }));
+  const { tokenizer, kv, config } = model;
+  const { tokens } = renderPrompt(messages);
   if (tokens.length >= kv.n_ctx) {
     throw new Error(`The conversation is ${tokens.length} tokens, more than this model's ${kv.n_ctx}-token context. Start a new chat.`);
   }

@@ -36,7 +36,8 @@ def test_tokens_stream_then_a_usage_chunk_closes_the_reply(page, live_server):
 def test_the_page_answers_and_shows_its_speed(page, live_server):
     assert open_app(page, live_server.url) == "ready"
     badge = page.inner_text("#backend-badge")
-    assert badge.startswith("wllama") and "thread" in badge
+    assert badge.startswith("wasm") and "thread" in badge  # auto picks our engine for this model
+    assert "our WASM engine runs llama" in page.get_attribute("#backend-badge", "title")
     assert page.evaluate("() => crossOriginIsolated") is True
     answer = ask(page, "What is the capital of France?", max_tokens=24)
     assert int(answer.get_attribute("data-completion-tokens")) >= 1

@@ -78,6 +78,11 @@ export class WasmBackend {
     return this.#request({ type: 'tokenize', text }).then((r) => r.tokens);
   }
 
+  /** The chat template applied to messages: {text, tokens}. */
+  prompt(messages) {
+    return this.#request({ type: 'prompt', messages });
+  }
+
   #request(msg) {
     const id = this.next_id++;
     return new Promise((resolve, reject) => {

@@ -28,15 +28,19 @@ static inline v128_t fma_block(v128_t acc, v128_t isum, float scale) {
   return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_splat(scale)));
 }
 
+// Two 16-weight halves (lanes 0..15 and 16..31 of a block) of 0..127 weights, with one activation block.
+static inline v128_t isum_u7(v128_t w0, v128_t w1, const block_q8a *x) {
+  return acc14_total(dot14_u7(dot14_u7(acc14_zero(), w0, x, 0), w1, x, 16));
+}
+
 static float dot_q4_0(const block_q4_0 *w, const block_q8a *x, int nb) {
   v128_t acc = wasm_f32x4_splat(0.0f);
   float off = 0.0f;
   for (int i = 0; i < nb; i++) {
     v128_t q = LOAD(w[i].qs);
-    v128_t s = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), NIB_LO(q), LOAD(x[i].q)), NIB_HI(q), LOAD(x[i].q + 16));
-    float dd = f16_to_f32(w[i].d) * x[i].d;
-    acc = fma_block(acc, s, dd);
-    off += f16_to_f32(w[i].d) * x[i].ds;
+    float d = f16_to_f32(w[i].d);
+    acc = fma_block(acc, isum_u7(NIB_LO(q), NIB_HI(q), &x[i]), d * x[i].d);
+    off += d * x[i].ds;
   }
   return hsum_f32x4(acc) - 8.0f * off;
 }
@@ -46,8 +50,7 @@ static float dot_q4_1(const block_q4_1 *w, const block_q8a *x, int nb) {
   float off = 0.0f;
   for (int i = 0; i < nb; i++) {
     v128_t q = LOAD(w[i].qs);
-    v128_t s = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), NIB_LO(q), LOAD(x[i].q)), NIB_HI(q), LOAD(x[i].q + 16));
-    acc = fma_block(acc, s, f16_to_f32(w[i].d) * x[i].d);
+    acc = fma_block(acc, isum_u7(NIB_LO(q), NIB_HI(q), &x[i]), f16_to_f32(w[i].d) * x[i].d);
     off += f16_to_f32(w[i].m) * x[i].ds;
   }
   return hsum_f32x4(acc) + off;
@@ -56,18 +59,16 @@ static float dot_q4_1(const block_q4_1 *w, const block_q8a *x, int nb) {
 static inline v128_t q5_isum(const uint8_t qs[16], const uint8_t qh[4], const block_q8a *x) {
   uint32_t h = qh32(qh);
   v128_t q = LOAD(qs);
-  v128_t lo = wasm_v128_or(NIB_LO(q), qh_bits16(h, 0));
-  v128_t hi = wasm_v128_or(NIB_HI(q), qh_bits16(h, 16));
-  return dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), lo, LOAD(x->q)), hi, LOAD(x->q + 16));
+  return isum_u7(wasm_v128_or(NIB_LO(q), qh_bits16(h, 0)), wasm_v128_or(NIB_HI(q), qh_bits16(h, 16)), x);
 }
 
 static float dot_q5_0(const block_q5_0 *w, const block_q8a *x, int nb) {
   v128_t acc = wasm_f32x4_splat(0.0f);
   float off = 0.0f;
   for (int i = 0; i < nb; i++) {
-    float dd = f16_to_f32(w[i].d) * x[i].d;
-    acc = fma_block(acc, q5_isum(w[i].qs, w[i].qh, &x[i]), dd);
-    off += f16_to_f32(w[i].d) * x[i].ds;
+    float d = f16_to_f32(w[i].d);
+    acc = fma_block(acc, q5_isum(w[i].qs, w[i].qh, &x[i]), d * x[i].d);
+    off += d * x[i].ds;
   }
   return hsum_f32x4(acc) - 16.0f * off;
 }
@@ -85,8 +86,11 @@ static float dot_q5_1(const block_q5_1 *w, const block_q8a *x, int nb) {
 static float dot_q8_0(const block_q8_0 *w, const block_q8a *x, int nb) {
   v128_t acc = wasm_f32x4_splat(0.0f);
   for (int i = 0; i < nb; i++) {
-    v128_t s = dot_i8_i8(dot_i8_i8(wasm_i32x4_splat(0), LOAD(w[i].qs), LOAD(x[i].q)), LOAD(w[i].qs + 16), LOAD(x[i].q + 16));
-    acc = fma_block(acc, s, f16_to_f32(w[i].d) * x[i].d);
+    v128_t w0 = LOAD(w[i].qs), w1 = LOAD(w[i].qs + 16);
+    acc14 a = acc14_zero();
+    a.hi = signed_dot(signed_dot(a.hi, w0, LOAD(x[i].qh)), w1, LOAD(x[i].qh + 16));
+    a.lo = signed_dot(signed_dot(a.lo, w0, LOAD(x[i].ql)), w1, LOAD(x[i].ql + 16));
+    acc = fma_block(acc, acc14_total(a), f16_to_f32(w[i].d) * x[i].d);
   }
   return hsum_f32x4(acc);
 }
@@ -102,10 +106,8 @@ static float dot_q4_K(const block_q4_K *w, const block_q8a *x, int nb) {
     for (int c = 0; c < 4; c++) {
       v128_t q0 = LOAD(w[i].qs + 32 * c), q1 = LOAD(w[i].qs + 32 * c + 16);
       const block_q8a *xa = &x[2 * c], *xb = &x[2 * c + 1];
-      v128_t sa = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), NIB_LO(q0), LOAD(xa->q)), NIB_LO(q1), LOAD(xa->q + 16));
-      v128_t sb = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), NIB_HI(q0), LOAD(xb->q)), NIB_HI(q1), LOAD(xb->q + 16));
-      acc = fma_block(acc, sa, d * sc[2 * c] * xa->d);
-      acc = fma_block(acc, sb, d * sc[2 * c + 1] * xb->d);
+      acc = fma_block(acc, isum_u7(NIB_LO(q0), NIB_LO(q1), xa), d * sc[2 * c] * xa->d);
+      acc = fma_block(acc, isum_u7(NIB_HI(q0), NIB_HI(q1), xb), d * sc[2 * c + 1] * xb->d);
       off += dmin * (m[2 * c] * xa->ds + m[2 * c + 1] * xb->ds);
     }
   }
@@ -129,12 +131,8 @@ static float dot_q5_K(const block_q5_K *w, const block_q8a *x, int nb) {
       v128_t hb0 = wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h0, sb_bit), one), 4);
       v128_t hb1 = wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h1, sb_bit), one), 4);
       const block_q8a *xa = &x[2 * c], *xb = &x[2 * c + 1];
-      v128_t sa = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), wasm_v128_or(NIB_LO(q0), ha0), LOAD(xa->q)),
-                            wasm_v128_or(NIB_LO(q1), ha1), LOAD(xa->q + 16));
-      v128_t sb = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), wasm_v128_or(NIB_HI(q0), hb0), LOAD(xb->q)),
-                            wasm_v128_or(NIB_HI(q1), hb1), LOAD(xb->q + 16));
-      acc = fma_block(acc, sa, d * sc[2 * c] * xa->d);
-      acc = fma_block(acc, sb, d * sc[2 * c + 1] * xb->d);
+      acc = fma_block(acc, isum_u7(wasm_v128_or(NIB_LO(q0), ha0), wasm_v128_or(NIB_LO(q1), ha1), xa), d * sc[2 * c] * xa->d);
+      acc = fma_block(acc, isum_u7(wasm_v128_or(NIB_HI(q0), hb0), wasm_v128_or(NIB_HI(q1), hb1), xb), d * sc[2 * c + 1] * xb->d);
       off += dmin * (m[2 * c] * xa->ds + m[2 * c + 1] * xb->ds);
     }
   }
@@ -159,9 +157,9 @@ static float dot_q6_K(const block_q6_K *w, const block_q8a *x, int nb) {
         v128_t qb = wasm_v128_or(lo[k][1], wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h1, 2 * k), three), 4));
         const block_q8a *xk = &x[k];
         int sa = sc[2 * k], sb = sc[2 * k + 1];
-        acc = fma_block(acc, dot_u7_i8(wasm_i32x4_splat(0), qa, LOAD(xk->q)), d * sa * xk->d);
-        acc = fma_block(acc, dot_u7_i8(wasm_i32x4_splat(0), qb, LOAD(xk->q + 16)), d * sb * xk->d);
-        off += d * xk->d * (sa * xk->sum16[0] + sb * xk->sum16[1]);
+        acc = fma_block(acc, acc14_total(dot14_u7(acc14_zero(), qa, xk, 0)), d * sa * xk->d);
+        acc = fma_block(acc, acc14_total(dot14_u7(acc14_zero(), qb, xk, 16)), d * sb * xk->d);
+        off += d * xk->d * ((float)sa * xk->sum[0] + (float)sb * xk->sum[1]);
       }
     }
   }

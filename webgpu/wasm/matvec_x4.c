@@ -21,22 +21,17 @@ static inline v128_t reduce4(v128_t s0, v128_t s1, v128_t s2, v128_t s3) {
   return wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
 }
 
-// Signed weights w with activations x, both in [-127, 127]: |w| . (x * sign(w)) fits the i7 form.
-static inline v128_t signed_dot(v128_t acc, v128_t w, v128_t x) {
-#ifdef RELAXED_SIMD
-  v128_t xs = wasm_v128_bitselect(wasm_i8x16_neg(x), x, wasm_i8x16_lt(w, wasm_i8x16_splat(0)));
-  return dot_u7_i8(acc, wasm_i8x16_abs(w), xs);
-#else
-  return dot_i8_i8(acc, w, x);
-#endif
-}
-
 #define ALWAYS_INLINE __attribute__((always_inline)) static inline
 
 // Four rows of nibbles unpacked once, then dotted with one activation block per token.
 ALWAYS_INLINE v128_t nib_isum4(const v128_t lo[4], const v128_t hi[4], const block_q8a *x) {
-  v128_t x0 = wasm_v128_load(x->q), x1 = wasm_v128_load(x->q + 16), s[4];
-  for (int r = 0; r < 4; r++) s[r] = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), lo[r], x0), hi[r], x1);
+  v128_t h0 = wasm_v128_load(x->qh), h1 = wasm_v128_load(x->qh + 16);
+  v128_t l0 = wasm_v128_load(x->ql), l1 = wasm_v128_load(x->ql + 16), s[4];
+  for (int r = 0; r < 4; r++) {
+    v128_t hi_sum = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), lo[r], h0), hi[r], h1);
+    v128_t lo_sum = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), lo[r], l0), hi[r], l1);
+    s[r] = wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
+  }
   return reduce4(s[0], s[1], s[2], s[3]);
 }
 
@@ -87,9 +82,13 @@ ALWAYS_INLINE void dot4_q8_0(const block_q8_0x4 *w, const block_q8a *x, int nb, 
     v128_t d = wasm_v128_load(w[i].d);
     for (int t = 0; t < n_tok; t++) {
       const block_q8a *xt = &x[i + t * nb];
-      v128_t x0 = wasm_v128_load(xt->q), x1 = wasm_v128_load(xt->q + 16), s[4];
+      v128_t h0 = wasm_v128_load(xt->qh), h1 = wasm_v128_load(xt->qh + 16);
+      v128_t l0 = wasm_v128_load(xt->ql), l1 = wasm_v128_load(xt->ql + 16), s[4];
       for (int r = 0; r < 4; r++) {
-        s[r] = signed_dot(signed_dot(wasm_i32x4_splat(0), wasm_v128_load(w[i].qs[r]), x0), wasm_v128_load(w[i].qs[r] + 16), x1);
+        v128_t w0 = wasm_v128_load(w[i].qs[r]), w1 = wasm_v128_load(w[i].qs[r] + 16);
+        v128_t hi_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0, h0), w1, h1);
+        v128_t lo_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0, l0), w1, l1);
+        s[r] = wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
       }
       v128_t dd = wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d));
       acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(reduce4(s[0], s[1], s[2], s[3])), dd));

@@ -1,5 +1,5 @@
-// Quantize f32 activations to block_q8a (int8 per 32 values, one f32 scale, their sums),
-// once per mat-vec input, so every weight type can use integer dot products.
+// Quantize f32 activations to block_q8a (14 bits per value, as qh and ql, one f32 scale per 32
+// values, and their sums), once per mat-vec input, so every weight type can use integer dot products.
 #include "quants.h"
 
 // x: n_tokens rows of n floats (n a multiple of 32); y: n_tokens * n/32 blocks.
@@ -12,24 +12,30 @@ EXPORT(quantize_q8a) void quantize_q8a(const float *x, block_q8a *y, int n, int 
       amax = wasm_f32x4_max(amax, wasm_i32x4_shuffle(amax, amax, 2, 3, 0, 1));
       amax = wasm_f32x4_max(amax, wasm_i32x4_shuffle(amax, amax, 1, 0, 3, 2));
       float m = wasm_f32x4_extract_lane(amax, 0);
-      float d = m / 127.0f;
+      float d = m / (float)QA_MAX;
       float id = d > 0.0f ? 1.0f / d : 0.0f;
       v128_t vid = wasm_f32x4_splat(id);
       int32_t s[2] = {0, 0};
       for (int j = 0; j < QK; j += 16) {
-        v128_t q0 = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + j), vid)));
-        v128_t q1 = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + j + 4), vid)));
-        v128_t q2 = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + j + 8), vid)));
-        v128_t q3 = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + j + 12), vid)));
-        s[j / 16] = hsum_i32x4(wasm_i32x4_add(wasm_i32x4_add(q0, q1), wasm_i32x4_add(q2, q3)));
-        v128_t q16a = wasm_i16x8_narrow_i32x4(q0, q1), q16b = wasm_i16x8_narrow_i32x4(q2, q3);
-        wasm_v128_store(y->q + j, wasm_i8x16_narrow_i16x8(q16a, q16b));
+        v128_t q[4];
+        v128_t sum = wasm_i32x4_splat(0);
+        for (int k = 0; k < 4; k++) {
+          q[k] = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + j + 4 * k), vid)));
+          sum = wasm_i32x4_add(sum, q[k]);
+        }
+        s[j / 16] = hsum_i32x4(sum);
+        v128_t hi[4], lo[4];
+        for (int k = 0; k < 4; k++) {
+          hi[k] = wasm_i32x4_shr(q[k], 7);  // floor(q / 128), in [-127, 127]
+          lo[k] = wasm_v128_and(q[k], wasm_i32x4_splat(127));
+        }
+        wasm_v128_store(y->qh + j, wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(hi[0], hi[1]), wasm_i16x8_narrow_i32x4(hi[2], hi[3])));
+        wasm_v128_store(y->ql + j, wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(lo[0], lo[1]), wasm_i16x8_narrow_i32x4(lo[2], lo[3])));
       }
       y->d = d;
       y->ds = d * (float)(s[0] + s[1]);
-      y->sum16[0] = (int16_t)s[0];
-      y->sum16[1] = (int16_t)s[1];
-      y->_pad = 0;
+      y->sum[0] = s[0];
+      y->sum[1] = s[1];
     }
   }
 }

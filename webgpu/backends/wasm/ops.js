@@ -3,7 +3,7 @@
 
 import { ARGS, MATMUL_ARGS, OP, OP_ATTENTION, OP_MATMULS, X4_TYPE_OFFSET } from './jobs.js';
 
-const Q8A_BYTES = 48; // bytes of one block_q8a (32 activations), as in webgpu/wasm/quants.h
+const Q8A_BYTES = 80; // bytes of one block_q8a (32 activations), as in webgpu/wasm/quants.h
 const FLOAT_TYPES = new Set([0, 1]); // F32, F16 weights take float activations
 
 export class WasmOps {
