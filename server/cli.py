@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=8)
     s.set_defaults(func=_serve)
 
+    from . import bench
+    bench.add_arguments(sub.add_parser("bench", help="measure tokens/sec of every backend in headless Chromium"))
+
     m = sub.add_parser("models", help="manage the model store").add_subparsers(required=True, metavar="VERB")
     v = m.add_parser("pull", help=f"fetch a known model ({', '.join(sorted(CATALOG))})")
     v.add_argument("model_id")

@@ -7,3 +7,9 @@ bp = Blueprint("pages", __name__)
 @bp.get("/")
 def index():
     return render_template("index.html")
+
+
+@bp.get("/bench")
+def bench():
+    """A blank same-origin page for `inpage bench`: the harness module is imported into it."""
+    return render_template("bench.html")

@@ -178,6 +178,8 @@ function checkRequest(r) {
     top_p: num(r.top_p, 'top_p', 0, 1, 0.95),
     seed: r.seed === undefined ? undefined : Math.floor(num(r.seed, 'seed', 0, 2 ** 31 - 1)),
     stop,
+    // Reuse the KV cache for the prefix this prompt shares with the last one (false: prefill it all).
+    cache_prompt: r.cache_prompt !== false,
     signal: r.signal,
   };
 }

@@ -92,7 +92,7 @@ async function generate({ id, messages, params }) {
   if (tokens.length >= kv.n_ctx) {
     throw new Error(`The conversation is ${tokens.length} tokens, more than this model's ${kv.n_ctx}-token context. Start a new chat.`);
   }
-  const cached = kv.reusable(tokens);
+  const cached = params.cache_prompt === false ? 0 : kv.reusable(tokens);
   let logits = prefill(tokens, cached);
   postMessage({ type: 'prefilled', id, prompt_tokens: tokens.length, cached_prompt_tokens: cached });
 

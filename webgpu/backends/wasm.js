@@ -34,7 +34,7 @@ export class WasmBackend {
   }
 
   /** Yields {text, n} for every n generated tokens, then {done, finish_reason, prompt_tokens, cached_prompt_tokens, completion_tokens}. */
-  async *generate({ messages, max_tokens, temperature, top_p, seed, signal }) {
+  async *generate({ messages, max_tokens, temperature, top_p, seed, cache_prompt, signal }) {
     const id = this.next_id++;
     const queue = [];
     let wake = null;
@@ -46,7 +46,7 @@ export class WasmBackend {
     signal?.addEventListener('abort', abort, { once: true });
     let finished = false;
     try {
-      this.worker.postMessage({ type: 'generate', id, messages, params: { max_tokens, temperature, top_p, seed } });
+      this.worker.postMessage({ type: 'generate', id, messages, params: { max_tokens, temperature, top_p, seed, cache_prompt } });
       for (;;) {
         if (queue.length === 0) await new Promise((r) => (wake = r));
         wake = null;

@@ -33,14 +33,14 @@ export class WllamaBackend {
   }
 
   /** Yields {text} per generated token, then {done, finish_reason, prompt_tokens, cached_prompt_tokens, completion_tokens}. */
-  async *generate({ messages, max_tokens, temperature, top_p, seed, signal }) {
+  async *generate({ messages, max_tokens, temperature, top_p, seed, cache_prompt, signal }) {
     const ctrl = new AbortController();
     const abort = () => ctrl.abort();
     signal?.addEventListener('abort', abort, { once: true });
     let finished = false;
     try {
       const stream = await this.wllama.createChatCompletion({
-        messages, stream: true, max_tokens, temperature, top_p, seed, abortSignal: ctrl.signal,
+        messages, stream: true, max_tokens, temperature, top_p, seed, cache_prompt, abortSignal: ctrl.signal,
       });
       let finish_reason = null;
       let usage = null;

@@ -1,0 +1,104 @@
+// The in-page half of `inpage bench` (server/bench.py drives it through Playwright): load an
+// engine, build a fixed chat prompt of a given token length, and time generations. Every figure
+// comes from the same engine API the app uses, measured the same way for every backend.
+
+import { createChatTemplate } from './chat_template.js';
+import { createEngine, fetchManifest } from './engine.js';
+import { readGGUF } from './gguf.js';
+import { loadShards } from './shards.js';
+import { createTokenizer } from './tokenizer.js';
+
+// A fixed passage (written for this benchmark) that prompts are cut from.
+const PASSAGE = `The lighthouse keeper kept a careful log of every ship that passed the headland. Each
+morning he wrote down the wind, the height of the tide and the colour of the sky, and each evening
+he compared his notes with the almanac. Over forty years the log grew to fill a whole shelf, and
+people from the town came to read it when they wanted to know how a winter had been long ago.
+He never thought of it as history; to him it was simply the weather, written down so that it
+would not be forgotten. When the lamp was finally automated, the keeper carried the books down
+the hill himself and gave them to the library, where they still sit in a glass case beside the
+door, open at a page that describes a storm in which three fishing boats came safely home.`;
+
+let engine = null;
+
+/** Load model on backend; returns the seconds it took (download/verify/load) and the engine info. */
+export async function load({ model, backend }) {
+  await unload();
+  const t0 = performance.now();
+  engine = await createEngine({ model, backend });
+  return { load_s: (performance.now() - t0) / 1000, info: engine.info };
+}
+
+export async function unload() {
+  await engine?.unload();
+  engine = null;
+}
+
+/** Messages whose chat prompt is the shortest cut of the passage with at least prompt_tokens tokens. */
+export async function buildPrompt({ model, prompt_tokens }) {
+  const manifest = await fetchManifest(model);
+  const { blobs } = await loadShards(manifest);
+  const { metadata } = await readGGUF(blobs);
+  const tokenizer = createTokenizer(metadata);
+  const template = createChatTemplate(metadata, tokenizer);
+  const words = PASSAGE.split(/\s+/);
+  const messagesFor = (n) => {
+    const text = Array.from({ length: n }, (_, i) => words[i % words.length]).join(' ');
+    return [{ role: 'user', content: `Continue this text:\n${text}` }];
+  };
+  const count = (n) => tokenizer.encode(template(messagesFor(n))).length;
+  let lo = 0;
+  let hi = 1;
+  while (count(hi) < prompt_tokens) hi *= 2;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (count(mid) >= prompt_tokens) hi = mid;
+    else lo = mid + 1;
+  }
+  return { messages: messagesFor(lo), prompt_tokens: count(lo) };
+}
+
+/** One greedy generation of gen_tokens tokens, prompt prefilled from scratch; returns its figures. */
+export async function run({ messages, gen_tokens }) {
+  let last = null;
+  let n_chunks = 0;
+  const stream = await engine.chat.completions.create({
+    messages, stream: true, max_tokens: gen_tokens, temperature: 0, cache_prompt: false,
+  });
+  for await (const chunk of stream) {
+    if (chunk.choices[0].delta.content) n_chunks++;
+    last = chunk;
+  }
+  const { usage } = last;
+  return {
+    prompt_tokens: usage.prompt_tokens,
+    completion_tokens: usage.completion_tokens,
+    ttft_s: usage.extra.time_to_first_token_s,
+    prefill_tps: usage.extra.prefill_tokens_per_s,
+    decode_tps: usage.extra.decode_tokens_per_s,
+    finish_reason: last.choices[0].finish_reason,
+    n_chunks,
+  };
+}
+
+/** Bytes the page uses, workers and WASM memories included (needs cross-origin isolation). */
+export async function memory() {
+  if (!globalThis.crossOriginIsolated || !performance.measureUserAgentSpecificMemory) return null;
+  const m = await performance.measureUserAgentSpecificMemory();
+  return m.bytes;
+}
+
+/** What the browser says about its WebGPU adapter, or null where there is none. */
+export async function webgpuAdapter() {
+  const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
+  if (!adapter) return null;
+  const info = adapter.info ?? {};
+  return {
+    vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '',
+    description: info.description ?? '', shader_f16: adapter.features.has('shader-f16'),
+  };
+}
+
+export function environment() {
+  return { isolated: globalThis.crossOriginIsolated === true, hardware_concurrency: navigator.hardwareConcurrency,
+    user_agent: navigator.userAgent };
+}
