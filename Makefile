@@ -8,7 +8,7 @@ MODEL  ?= smollm2-135m
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: install serve model test chromium node wasm clean
+.PHONY: install serve model test chromium node wasm bench clean
 
 install: $(VENV)/.installed node_modules/.installed wasm
 
@@ -66,3 +66,8 @@ test: install chromium
 
 clean:
 	rm -rf $(VENV) node_modules $(WASM_OUT)
+
+# Tokens/sec of every backend in headless Chromium (see the README); results in bench-results/.
+bench: install chromium model
+	@mkdir -p bench-results
+	$(BIN)/inpage bench --context-positions 64,1024 --json bench-results/bench.json --html bench-results/bench.html

@@ -39,6 +39,9 @@ def add_arguments(p) -> None:
     p.add_argument("--html", type=Path, default=None, help="write an HTML report with a chart here")
     p.add_argument("--baseline", type=Path, default=None, help="compare ratios with this earlier --json file")
     p.add_argument("--max-regression", type=float, default=10.0, help="allowed drop of a ratio, in percent")
+    p.add_argument("--headed", action="store_true", help="run Chromium with a window (under Xvfb on a GPU runner)")
+    p.add_argument("--chromium-flag", action="append", default=[], metavar="FLAG",
+                   help="an extra Chromium flag, e.g. --use-angle=vulkan (repeatable)")
     p.set_defaults(func=main)
 
 
@@ -53,7 +56,8 @@ def main(args) -> int:
     model_id = args.model or next((m["id"] for m in manifests if m["id"] == "smollm2-135m"), manifests[0]["id"])
     manifest = store.manifest(model_id)
     positions = [int(p) for p in args.context_positions.split(",") if p.strip()]
-    result = run(store, manifest, args.backend, args.runs, args.prompt_tokens, args.gen_tokens, positions)
+    launch = {"headless": not args.headed, "args": CHROMIUM_ARGS + args.chromium_flag}
+    result = run(store, manifest, args.backend, args.runs, args.prompt_tokens, args.gen_tokens, positions, launch)
     print(table(result))
     if args.json:
         write_json(result, args.json)
@@ -97,7 +101,7 @@ class Progress:
 
 
 def run(store: Store, manifest: dict, backend: str, runs: int, prompt_tokens: int, gen_tokens: int,
-        positions: list[int]) -> dict:
+        positions: list[int], launch: dict | None = None) -> dict:
     from playwright.sync_api import sync_playwright
     import waitress
 
@@ -106,9 +110,12 @@ def run(store: Store, manifest: dict, backend: str, runs: int, prompt_tokens: in
     url = f"http://127.0.0.1:{server.effective_port}"
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True)
+            launch = launch or {"headless": True, "args": CHROMIUM_ARGS}
+            browser = pw.chromium.launch(executable_path=CHROMIUM_PATH, **launch)
             try:
-                return _measure(browser, url, store, manifest, backend, runs, prompt_tokens, gen_tokens, positions)
+                result = _measure(browser, url, store, manifest, backend, runs, prompt_tokens, gen_tokens, positions)
+                result["browser"].update(flags=launch["args"], headless=launch["headless"])
+                return result
             finally:
                 browser.close()
     finally:
