@@ -100,3 +100,27 @@ def test_model_html_is_shown_as_text_never_parsed(page, live_server):
 def test_an_empty_host_says_how_to_install_a_model(page, empty_server):
     assert open_app(page, empty_server.url) == "no-models"
     assert "inpage models pull smollm2-135m" in page.inner_text("#banners")
+
+
+OVERFLOW = """async () => {
+  const { createEngine } = await import('/webgpu/engine.js');
+  const e = await createEngine({ model: 'smollm2-135m', backend: 'wasm', contextLength: 64 });
+  let error = null;
+  try {
+    await e.chat.completions.create({ messages: [{ role: 'user', content: 'word '.repeat(200) }], max_tokens: 8 });
+  } catch (err) {
+    error = err.message;
+  }
+  const r = await e.chat.completions.create({
+    messages: [{ role: 'user', content: 'Write a long story about a dragon.' }], max_tokens: 500, temperature: 0 });
+  await e.unload();
+  return { error, finish: r.choices[0].finish_reason, used: r.usage.prompt_tokens + r.usage.completion_tokens };
+}"""
+
+
+def test_a_conversation_longer_than_the_context_is_refused_and_replies_stop_at_its_end(page, live_server):
+    page.goto(f"{live_server.url}/bench")
+    r = page.evaluate(OVERFLOW)
+    assert "more than this model's 64-token context. Start a new chat." in r["error"]
+    assert r["finish"] == "length"
+    assert 32 < r["used"] <= 64 + 1  # the last token is emitted, never stored in the 64-slot cache
