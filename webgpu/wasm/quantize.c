@@ -39,3 +39,6 @@ EXPORT(quantize_q8a) void quantize_q8a(const float *x, block_q8a *y, int n, int 
     }
   }
 }
+
+// Bytes of one activation block, so JS sizes its buffers from the one definition.
+EXPORT(q8a_block_bytes) int q8a_block_bytes(void) { return sizeof(block_q8a); }

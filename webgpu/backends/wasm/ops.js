@@ -1,9 +1,8 @@
 // The schedule's ops (webgpu/forward.js) on the WASM runtime: buffers and weights live in the
 // kernels' memory; mat-muls and attention run on every thread, the small ops on thread 0.
 
+import { GGML_TYPES } from '../../gguf.js';
 import { ARGS, MATMUL_ARGS, OP, OP_ATTENTION, OP_MATMULS, X4_TYPE_OFFSET } from './jobs.js';
-
-const Q8A_BYTES = 80; // bytes of one block_q8a (32 activations), as in webgpu/wasm/quants.h
 const FLOAT_TYPES = new Set([0, 1]); // F32, F16 weights take float activations
 
 export class WasmOps {
@@ -22,7 +21,7 @@ export class WasmOps {
       this.buf[name] = { ptr: runtime.alloc(n_batch * cols * 4), cols };
     }
     const max_cols = Math.max(c.dim, c.hidden_dim, q_dim);
-    this.xq = runtime.alloc(n_batch * (max_cols / 32) * Q8A_BYTES);
+    this.xq = runtime.alloc(n_batch * (max_cols / 32) * runtime.k.q8a_block_bytes());
     this.rope_cs = runtime.alloc(n_batch * c.n_rot * 4);
     this.scores = runtime.alloc(runtime.n_threads * n_ctx * 4);
     // KV cache, per layer: [n_kv_heads][n_ctx][head_dim] floats for keys and for values.
@@ -152,9 +151,7 @@ export class WasmOps {
   }
 }
 
-const BLOCK = { 0: [1, 4], 1: [1, 2], 2: [32, 18], 3: [32, 20], 6: [32, 22], 7: [32, 24], 8: [32, 34], 12: [256, 144], 13: [256, 176], 14: [256, 210] };
-
 function rowBytes(t) {
-  const [elems, bytes] = BLOCK[t.type];
+  const [, elems, bytes] = GGML_TYPES[t.type];
   return (t.cols / elems) * bytes;
 }
