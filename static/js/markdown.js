@@ -4,7 +4,9 @@
 //
 // Blocks: paragraphs, ``` fenced code, # headings, - / * / 1. lists. Inline: `code`, **strong**, *em*.
 
-/** @returns {Array<{type: string, level?: number, lang?: string, text?: string, items?: any[], spans?: any[]}>} */
+const LIST_ITEM = /^\s*(?:([-*+])|(\d+)[.)])\s+(.*)$/;
+
+/** @returns {Array<{type: string, level?: number, lang?: string, text?: string, items?: any[], start?: number, spans?: any[]}>} */
 export function parseMarkdown(src) {
   const lines = String(src).replace(/\r\n?/g, '\n').split('\n');
   const blocks = [];
@@ -29,20 +31,26 @@ export function parseMarkdown(src) {
       blocks.push({ type: 'h', level: heading[1].length, spans: parseInline(heading[2]) });
       continue;
     }
-    const item = line.match(/^\s*(?:([-*+])|(\d+)[.)])\s+(.*)$/);
+    const item = line.match(LIST_ITEM);
     if (item) {
       endPara();
       const type = item[1] ? 'ul' : 'ol';
       const last = blocks[blocks.length - 1];
       const list = last && last.type === type && last.open ? last : { type, open: true, items: [] };
-      if (list !== last) blocks.push(list);
+      if (list !== last) {
+        if (type === 'ol') list.start = Number(item[2]);
+        blocks.push(list);
+      }
       list.items.push(parseInline(item[3]));
       continue;
     }
     if (line.trim() === '') {
       endPara();
+      // A blank line ends a list unless the next line is another item of it ("loose" lists).
       const last = blocks[blocks.length - 1];
-      if (last) last.open = false;
+      const next = lines.slice(i + 1).find((l) => l.trim() !== '');
+      const m = next === undefined ? null : next.match(LIST_ITEM);
+      if (last && !(m && (m[1] ? 'ul' : 'ol') === last.type)) last.open = false;
       continue;
     }
     para.push(line);
@@ -92,6 +100,7 @@ export function renderMarkdown(src, doc = document) {
       frag.append(inline(el(`h${Math.min(b.level + 2, 6)}`), b.spans));
     } else if (b.type === 'ul' || b.type === 'ol') {
       const list = el(b.type);
+      if (b.type === 'ol' && b.start !== 1) list.start = b.start;
       for (const spans of b.items) list.append(inline(el('li'), spans));
       frag.append(list);
     } else {

@@ -40,3 +40,11 @@ test('links are not made into anchors', () => {
   const blocks = parseMarkdown('[click](http://evil.example/?q=secret)');
   assert.deepEqual(blocks[0].spans, [{ type: 'text', text: '[click](http://evil.example/?q=secret)' }]);
 });
+
+test('a numbered list with blank lines between items stays one list, and keeps its numbering', () => {
+  const blocks = parseMarkdown('Tips:\n\n1. one\n\n2. two\n\n3. three\n\nDone.\n\n4. four');
+  assert.deepEqual(blocks.map((b) => b.type), ['p', 'ol', 'p', 'ol']);
+  assert.equal(blocks[1].items.length, 3);
+  assert.equal(blocks[1].start, 1);
+  assert.equal(blocks[3].start, 4);
+});
