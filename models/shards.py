@@ -40,7 +40,7 @@ def split_gguf(src: Path, out_dir: Path, max_shard_bytes: int = MAX_SHARD_BYTES)
     writer = gguf.GGUFWriter(out_dir / "model.gguf", _field_str(reader, "general.architecture"),
                              split_max_size=budget)
     writer.data_alignment = alignment
-    _copy_metadata(reader, writer)
+    copy_metadata(reader, writer)
     for t in reader.tensors:
         writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
     _write(writer, reader.tensors)
@@ -71,7 +71,7 @@ def join_gguf(shards: list[Path], dst: Path) -> Path:
 
     writer = gguf.GGUFWriter(dst, _field_str(first, "general.architecture"))
     writer.data_alignment = _alignment(first)
-    _copy_metadata(first, writer)
+    copy_metadata(first, writer)
     for t in tensors:
         writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
     _write(writer, tensors)
@@ -87,9 +87,10 @@ def _write(writer: gguf.GGUFWriter, tensors) -> None:
     writer.close()
 
 
-def _copy_metadata(reader: gguf.GGUFReader, writer: gguf.GGUFWriter) -> None:
+def copy_metadata(reader: gguf.GGUFReader, writer: gguf.GGUFWriter, skip: tuple[str, ...] = ()) -> None:
+    """Copy every metadata key the writer does not derive itself (and none named in skip)."""
     for key, field in reader.fields.items():
-        if key.startswith("GGUF.") or key in _DERIVED_KEYS or key in SPLIT_KEYS:
+        if key.startswith("GGUF.") or key in _DERIVED_KEYS or key in SPLIT_KEYS or key in skip:
             continue
         vtype = field.types[0]
         sub_type = None

@@ -18,6 +18,7 @@ from pathlib import Path
 from . import manifest as mf
 from .errors import ModelError
 from .gguf_file import describe, open_gguf
+from .requantize import requantize_gguf, target_type
 from .shards import MAX_SHARD_BYTES, split_gguf
 
 
@@ -82,17 +83,22 @@ class Store:
 
     def import_gguf(self, src: Path, model_id: str | None = None, *, name: str | None = None,
                     source: dict | None = None, replace: bool = False,
-                    max_shard_bytes: int = MAX_SHARD_BYTES) -> dict:
+                    max_shard_bytes: int = MAX_SHARD_BYTES, quant: str | None = None) -> dict:
+        """Import a GGUF as shards plus a manifest; quant requantizes every weight first (requantize.py)."""
         src = Path(src)
         model_id = _id_from_path(src) if model_id is None else model_id
         final = self.model_dir(model_id)
         if final.exists() and not replace:
             raise ModelError(f"model {model_id!r} is already installed", "remove it first with `inpage models rm`")
+        qtype = target_type(quant) if quant else None
         info = describe(open_gguf(src))
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f"{model_id}.", dir=self.tmp_dir))
         work.chmod(0o755)
         try:
+            if qtype is not None:
+                src = requantize_gguf(src, work / "requantized.gguf", qtype)
+                info = describe(open_gguf(src))
             split_dir = work / "split"
             split_dir.mkdir()
             shards = []
@@ -102,6 +108,8 @@ class Store:
                 path.rename(work / mf.shard_file_name(sha))
                 shards.append({"file": mf.shard_file_name(sha), "bytes": size, "sha256": sha})
             split_dir.rmdir()
+            if qtype is not None:
+                src.unlink()
             manifest = {
                 "format_version": mf.FORMAT_VERSION,
                 "id": model_id,

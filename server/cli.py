@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("path", type=Path)
     v.add_argument("--id", dest="model_id", default=None, help="model id (default: from the file name)")
     v.add_argument("--replace", action="store_true", help="replace a model with the same id")
+    v.add_argument("--quant", default=None, metavar="TYPE",
+                   help="requantize every weight to TYPE: F16, Q8_0, Q5_1, Q5_0, Q4_1, Q4_0, Q6_K, Q5_K, Q4_K")
     v.set_defaults(func=_import)
     return p
 
@@ -117,7 +119,7 @@ def _verify(args) -> int:
 
 
 def _import(args) -> None:
-    m = Store(args.home).import_gguf(args.path, args.model_id, replace=args.replace)
+    m = Store(args.home).import_gguf(args.path, args.model_id, replace=args.replace, quant=args.quant)
     print(f"imported {m['id']}: {m['architecture']} {m['quantization']}, "
           f"{m['total_bytes'] / 2**20:.1f} MiB in {len(m['shards'])} shards")
 

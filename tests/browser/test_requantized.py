@@ -1,0 +1,41 @@
+"""A model requantized by `inpage models import --quant` loads in our engine and in llama.cpp."""
+from models.pull import DEFAULT_MODEL
+from models.shards import join_gguf
+from models.store import Store
+
+from .test_engine_parity import EVALUATE, LLAMA_GREEDY
+
+LOAD_BOTH = """async (model) => {
+  const { createEngine } = await import('/webgpu/engine.js');
+  window.ours = await createEngine({ model, backend: 'auto' });
+  window.ref = await createEngine({ model, backend: 'wllama' });
+  const prompt = await window.ours.backend.prompt([{ role: 'user', content: 'Name three rivers in Europe.' }]);
+  return { info: window.ours.info, prompt };
+}"""
+
+
+def test_a_q8_0_requantized_model_runs_in_both_engines(browser, live_server, model_home, tmp_path):
+    store = Store(model_home)
+    if not store.has("smollm2-q8"):
+        m = store.manifest(DEFAULT_MODEL)
+        joined = join_gguf([store.model_dir(DEFAULT_MODEL) / s["file"] for s in m["shards"]], tmp_path / "m.gguf")
+        store.import_gguf(joined, "smollm2-q8", quant="Q8_0")
+    assert store.manifest("smollm2-q8")["quantization"] == "Q8_0"
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(240_000)
+        page.goto(f"{live_server.url}/bench")
+        loaded = page.evaluate(LOAD_BOTH, "smollm2-q8")
+        assert loaded["info"]["backend"] == "wasm" and "Q8_0" in loaded["info"]["reason"]
+        prompt = loaded["prompt"]
+        greedy = page.evaluate(LLAMA_GREEDY, [prompt["text"], 64])
+        assert greedy["prompt_tokens"] == len(prompt["tokens"])
+        top = page.evaluate(EVALUATE, [prompt["tokens"] + greedy["ids"], []])["argmax"]
+        p = len(prompt["tokens"])
+        agree = sum(int(a == b) for a, b in zip(top[p - 1:p - 1 + 64], greedy["ids"]))
+        print(f"\nQ8_0 requantized: top-1 agreement with llama.cpp {agree}/64")
+        assert agree >= 58
+    finally:
+        context.close()
