@@ -221,3 +221,55 @@ class Q6_K(Codec):
         qh = (q[:, :, 0] >> 4) | (q[:, :, 1] >> 4) << 2 | (q[:, :, 2] >> 4) << 4 | (q[:, :, 3] >> 4) << 6
         return np.concatenate([ql.reshape(n, 128).astype(np.uint8), qh.reshape(n, 64).astype(np.uint8),
                                sc.view(np.uint8), _f16_bytes(d)], axis=1)
+
+
+def _low_bit_layout(q: np.ndarray) -> np.ndarray:
+    """(n, 256) 2-bit values -> (n, 64) bytes as Q2_K/Q3_K store them: per half of 128 values,
+    byte l (0..31) holds, at bit 2j, value 32j + l; 16 values of each 32 share a byte row."""
+    c = q.reshape(-1, 2, 4, 32).astype(np.uint8)  # half, j, l
+    return sum((c[:, :, j, :] & 3) << (2 * j) for j in range(4)).reshape(-1, 64).astype(np.uint8)
+
+
+@register
+class Q3_K(Codec):
+    qtype = Q.Q3_K
+
+    @classmethod
+    def quantize_blocks(cls, blocks):
+        n = blocks.shape[0]
+        sub = blocks.reshape(n * 16, 16)
+        s = (_signed_max(sub) / -4).reshape(n, 16)  # x ~ s * q, q in -4..3
+        d = np.abs(s).max(axis=1, keepdims=True) / 31
+        sc = np.clip(np.round(s * _inverse(d)), -32, 31).astype(np.int32)
+        eff = (d.astype(np.float16).astype(np.float32) * sc).reshape(n * 16, 1)
+        q = (np.clip(np.round(sub * _inverse(eff)), -4, 3) + 4).astype(np.uint8).reshape(n, 256)
+        # Bit 2 of value 128h + 32j + l goes to bit 4h + j of hmask[l].
+        hb = (q >> 2).reshape(n, 2, 4, 32)
+        hmask = sum(hb[:, h, j, :] << (4 * h + j) for h in range(2) for j in range(4)).astype(np.uint8)
+        # 16 six-bit scales (+32): low nibbles in bytes 0..7, the top two bits in bytes 8..11.
+        u = (sc + 32).astype(np.uint8)
+        scales = np.zeros((n, 12), dtype=np.uint8)
+        scales[:, 0:8] = (u[:, 0:8] & 15) | ((u[:, 8:16] & 15) << 4)
+        for i in range(16):
+            scales[:, 8 + i % 4] |= ((u[:, i] >> 4) & 3) << (2 * (i // 4))
+        return np.concatenate([hmask, _low_bit_layout(q & 3), scales, _f16_bytes(d)], axis=1)
+
+
+@register
+class Q2_K(Codec):
+    qtype = Q.Q2_K
+
+    @classmethod
+    def quantize_blocks(cls, blocks):
+        n = blocks.shape[0]
+        sub = blocks.reshape(n * 16, 16)
+        d_sub, m_sub = _fit_scale_min(sub, 3)
+        d_sub, m_sub = d_sub.reshape(n, 16), -m_sub.reshape(n, 16)
+        d = d_sub.max(axis=1, keepdims=True) / 15
+        dmin = m_sub.max(axis=1, keepdims=True) / 15
+        sc = np.clip(np.round(d_sub * _inverse(d)), 0, 15).astype(np.uint8)
+        mn = np.clip(np.round(m_sub * _inverse(dmin)), 0, 15).astype(np.uint8)
+        eff_d = (d.astype(np.float16).astype(np.float32) * sc).reshape(n * 16, 1)
+        eff_m = (dmin.astype(np.float16).astype(np.float32) * mn).reshape(n * 16, 1)
+        q = np.clip(np.round((sub + eff_m) * _inverse(eff_d)), 0, 3).astype(np.uint8).reshape(n, 256)
+        return np.concatenate([sc | (mn << 4), _low_bit_layout(q), _f16_bytes(d), _f16_bytes(dmin)], axis=1)

@@ -90,14 +90,14 @@ class Store:
         final = self.model_dir(model_id)
         if final.exists() and not replace:
             raise ModelError(f"model {model_id!r} is already installed", "remove it first with `inpage models rm`")
-        qtype = target_type(quant) if quant else None
+        target = target_type(quant) if quant else None
         info = describe(open_gguf(src))
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f"{model_id}.", dir=self.tmp_dir))
         work.chmod(0o755)
         try:
-            if qtype is not None:
-                src = requantize_gguf(src, work / "requantized.gguf", qtype)
+            if target is not None:
+                src = requantize_gguf(src, work / "requantized.gguf", target)
                 info = describe(open_gguf(src))
             split_dir = work / "split"
             split_dir.mkdir()
@@ -108,7 +108,7 @@ class Store:
                 path.rename(work / mf.shard_file_name(sha))
                 shards.append({"file": mf.shard_file_name(sha), "bytes": size, "sha256": sha})
             split_dir.rmdir()
-            if qtype is not None:
+            if target is not None:
                 src.unlink()
             manifest = {
                 "format_version": mf.FORMAT_VERSION,

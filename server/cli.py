@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--id", dest="model_id", default=None, help="model id (default: from the file name)")
     v.add_argument("--replace", action="store_true", help="replace a model with the same id")
     v.add_argument("--quant", default=None, metavar="TYPE",
-                   help="requantize every weight to TYPE: F16, Q8_0, Q5_1, Q5_0, Q4_1, Q4_0, Q6_K, Q5_K, Q4_K")
+                   help="requantize: F16, Q8_0, Q5_1, Q5_0, Q4_1, Q4_0, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, "
+                   "or a mix: Q5_K_M, Q4_K_M, Q3_K_M")
     v.set_defaults(func=_import)
     return p
 

@@ -27,7 +27,7 @@ def test_bytes_equal_the_gguf_package(qtype):
     assert diff.size == 0, f"first differing (row, byte): {diff[:4].tolist()}"
 
 
-@pytest.mark.parametrize("qtype, bound", [(Q.Q6_K, 0.025), (Q.Q5_K, 0.05), (Q.Q4_K, 0.1)], ids=lambda v: getattr(v, "name", v))
+@pytest.mark.parametrize("qtype, bound", [(Q.Q6_K, 0.025), (Q.Q5_K, 0.05), (Q.Q4_K, 0.1), (Q.Q3_K, 0.25), (Q.Q2_K, 0.45)], ids=lambda v: getattr(v, "name", v))
 def test_k_quants_decode_with_the_gguf_package_within_bounds(qtype, bound):
     rng = np.random.default_rng(50 + int(qtype))
     x = rng.standard_normal((16, 512)).astype(np.float32) * rng.uniform(0.01, 10, size=(16, 1)).astype(np.float32)
@@ -42,10 +42,10 @@ def test_k_quants_decode_with_the_gguf_package_within_bounds(qtype, bound):
 def test_k_quant_errors_rank_with_their_bits():
     x = np.random.default_rng(3).standard_normal((32, 256)).astype(np.float32)
     err = {}
-    for t in (Q.Q4_K, Q.Q5_K, Q.Q6_K):
+    for t in (Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K):
         back = gguf.quants.dequantize(quants.quantize(x, t), t).reshape(x.shape)
         err[t] = float(np.sqrt(((back - x) ** 2).mean()))
-    assert err[Q.Q6_K] < err[Q.Q5_K] < err[Q.Q4_K]
+    assert err[Q.Q6_K] < err[Q.Q5_K] < err[Q.Q4_K] < err[Q.Q3_K] < err[Q.Q2_K]
 
 
 def test_rows_must_be_whole_blocks():

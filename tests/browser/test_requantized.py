@@ -1,4 +1,6 @@
-"""A model requantized by `inpage models import --quant` loads in our engine and in llama.cpp."""
+"""Models requantized by `inpage models import --quant` load in our engine and in llama.cpp."""
+import pytest
+
 from models.pull import DEFAULT_MODEL
 from models.shards import join_gguf
 from models.store import Store
@@ -14,28 +16,30 @@ LOAD_BOTH = """async (model) => {
 }"""
 
 
-def test_a_q8_0_requantized_model_runs_in_both_engines(browser, live_server, model_home, tmp_path):
+@pytest.mark.parametrize("quant", ["Q8_0", "Q4_K_M"])
+def test_a_requantized_model_runs_in_both_engines(browser, live_server, model_home, tmp_path, quant):
     store = Store(model_home)
-    if not store.has("smollm2-q8"):
+    model_id = f"smollm2-{quant.lower().replace('_', '-')}"
+    if not store.has(model_id):
         m = store.manifest(DEFAULT_MODEL)
         joined = join_gguf([store.model_dir(DEFAULT_MODEL) / s["file"] for s in m["shards"]], tmp_path / "m.gguf")
-        store.import_gguf(joined, "smollm2-q8", quant="Q8_0")
-    assert store.manifest("smollm2-q8")["quantization"] == "Q8_0"
+        store.import_gguf(joined, model_id, quant=quant)
+    assert store.manifest(model_id)["quantization"] == quant
 
     context = browser.new_context()
     try:
         page = context.new_page()
         page.set_default_timeout(240_000)
         page.goto(f"{live_server.url}/bench")
-        loaded = page.evaluate(LOAD_BOTH, "smollm2-q8")
-        assert loaded["info"]["backend"] == "wasm" and "Q8_0" in loaded["info"]["reason"]
+        loaded = page.evaluate(LOAD_BOTH, model_id)
+        assert loaded["info"]["backend"] == "wasm", loaded["info"]["reason"]
         prompt = loaded["prompt"]
         greedy = page.evaluate(LLAMA_GREEDY, [prompt["text"], 64])
         assert greedy["prompt_tokens"] == len(prompt["tokens"])
         top = page.evaluate(EVALUATE, [prompt["tokens"] + greedy["ids"], []])["argmax"]
         p = len(prompt["tokens"])
         agree = sum(int(a == b) for a, b in zip(top[p - 1:p - 1 + 64], greedy["ids"]))
-        print(f"\nQ8_0 requantized: top-1 agreement with llama.cpp {agree}/64")
+        print(f"\n{quant} requantized: top-1 agreement with llama.cpp {agree}/64")
         assert agree >= 58
     finally:
         context.close()
