@@ -71,15 +71,29 @@ class Q8_0(Codec):
         return np.concatenate([_f16_bytes(d), q.view(np.uint8)], axis=1)
 
 
+def _symmetric(blocks: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """ggml's Q4_0/Q5_0 rule: d = signed max / -(levels/2), q = trunc(x/d + levels/2 + 0.5) in 0..levels-1."""
+    half = levels // 2
+    d = _signed_max(blocks) / -half
+    q = np.trunc(blocks.astype(np.float64) * _inverse(d).astype(np.float64) + (half + 0.5))
+    return d, q.astype(np.float32).astype(np.uint8).clip(0, levels - 1)
+
+
+def _with_min(blocks: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ggml's Q4_1/Q5_1 rule: x ~ d * q + min over the block's range, q = trunc((x-min)/d + 0.5)."""
+    lo = blocks.min(axis=1, keepdims=True)
+    d = (blocks.max(axis=1, keepdims=True) - lo) / (levels - 1)
+    q = np.trunc((blocks - lo) * _inverse(d) + np.float32(0.5)).astype(np.uint8).clip(0, levels - 1)
+    return d, lo, q
+
+
 @register
 class Q4_0(Codec):
     qtype = Q.Q4_0
 
     @classmethod
     def quantize_blocks(cls, blocks):
-        d = _signed_max(blocks) / -8
-        q = np.trunc(blocks.astype(np.float64) * _inverse(d).astype(np.float64) + 8.5)
-        q = q.astype(np.float32).astype(np.uint8).clip(0, 15)
+        d, q = _symmetric(blocks, 16)
         return np.concatenate([_f16_bytes(d), _pack_nibbles(q)], axis=1)
 
 
@@ -89,9 +103,7 @@ class Q4_1(Codec):
 
     @classmethod
     def quantize_blocks(cls, blocks):
-        lo = blocks.min(axis=1, keepdims=True)
-        d = (blocks.max(axis=1, keepdims=True) - lo) / 15
-        q = np.trunc((blocks - lo) * _inverse(d) + np.float32(0.5)).astype(np.uint8).clip(0, 15)
+        d, lo, q = _with_min(blocks, 16)
         return np.concatenate([_f16_bytes(d), _f16_bytes(lo), _pack_nibbles(q)], axis=1)
 
 
@@ -107,9 +119,7 @@ class Q5_0(Codec):
 
     @classmethod
     def quantize_blocks(cls, blocks):
-        d = _signed_max(blocks) / -16
-        q = np.trunc(blocks.astype(np.float64) * _inverse(d).astype(np.float64) + 16.5)
-        q = q.astype(np.float32).astype(np.uint8).clip(0, 31)
+        d, q = _symmetric(blocks, 32)
         return np.concatenate([_f16_bytes(d), _q5_high_bits(q), _pack_nibbles(q & 15)], axis=1)
 
 
@@ -119,9 +129,7 @@ class Q5_1(Codec):
 
     @classmethod
     def quantize_blocks(cls, blocks):
-        lo = blocks.min(axis=1, keepdims=True)
-        d = (blocks.max(axis=1, keepdims=True) - lo) / 31
-        q = np.trunc((blocks - lo) * _inverse(d) + np.float32(0.5)).astype(np.uint8).clip(0, 31)
+        d, lo, q = _with_min(blocks, 32)
         return np.concatenate([_f16_bytes(d), _f16_bytes(lo), _q5_high_bits(q), _pack_nibbles(q & 15)], axis=1)
 
 
