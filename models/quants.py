@@ -163,22 +163,39 @@ def _pack_scales_k4(sc: np.ndarray, mn: np.ndarray) -> np.ndarray:
     return out
 
 
-def _k4_quantize(blocks: np.ndarray, nmax: int):
-    """Shared by Q4_K (nmax 15) and Q5_K (nmax 31): returns d, dmin, packed scales, q (n, 256)."""
-    n = blocks.shape[0]
-    sub = blocks.reshape(n * 8, 32)
+def _scale_min_quantize(blocks: np.ndarray, nmax: int, sub_size: int, factor_max: int):
+    """K-quants with a min (Q2_K, Q4_K, Q5_K): per sub-block of sub_size values x ~ d*sc*q - dmin*mn,
+    q in 0..nmax, sc and mn in 0..factor_max. Returns d, dmin, sc, mn (n, subs) and q (n, 256)."""
+    n, subs = blocks.shape[0], 256 // sub_size
+    sub = blocks.reshape(n * subs, sub_size)
     d_sub, m_sub = _fit_scale_min(sub, nmax)
-    d_sub, m_sub = d_sub.reshape(n, 8), -m_sub.reshape(n, 8)  # stored mins are subtracted: x ~ d*q - m
-    d = d_sub.max(axis=1, keepdims=True) / 63
-    dmin = m_sub.max(axis=1, keepdims=True) / 63
-    sc = np.clip(np.round(d_sub * _inverse(d)), 0, 63).astype(np.uint8)
-    mn = np.clip(np.round(m_sub * _inverse(dmin)), 0, 63).astype(np.uint8)
-    # Re-quantize each value with the scales as they will be decoded (f16 d and dmin, 6-bit factors).
-    d16, dmin16 = d.astype(np.float16).astype(np.float32), dmin.astype(np.float16).astype(np.float32)
-    eff_d = (d16 * sc).reshape(n * 8, 1)
-    eff_m = (dmin16 * mn).reshape(n * 8, 1)
+    d_sub, m_sub = d_sub.reshape(n, subs), -m_sub.reshape(n, subs)  # stored mins are subtracted
+    d = d_sub.max(axis=1, keepdims=True) / factor_max
+    dmin = m_sub.max(axis=1, keepdims=True) / factor_max
+    sc = np.clip(np.round(d_sub * _inverse(d)), 0, factor_max).astype(np.uint8)
+    mn = np.clip(np.round(m_sub * _inverse(dmin)), 0, factor_max).astype(np.uint8)
+    # Re-quantize each value with the scales as they will be decoded (f16 d and dmin, integer factors).
+    eff_d = (_as_f16(d) * sc).reshape(n * subs, 1)
+    eff_m = (_as_f16(dmin) * mn).reshape(n * subs, 1)
     q = np.clip(np.round((sub + eff_m) * _inverse(eff_d)), 0, nmax).astype(np.uint8).reshape(n, 256)
-    return d, dmin, _pack_scales_k4(sc, mn), q
+    return d, dmin, sc, mn, q
+
+
+def _signed_scale_quantize(blocks: np.ndarray, q_min: int, sc_max: int):
+    """K-quants without a min (Q3_K, Q6_K): per 16 values x ~ d * sc * q, q in q_min..-q_min-1,
+    sc in -sc_max-1..sc_max from the value of largest magnitude. Returns d, sc (n, 16), q - q_min."""
+    n = blocks.shape[0]
+    sub = blocks.reshape(n * 16, 16)
+    s = (_signed_max(sub) / q_min).reshape(n, 16)
+    d = np.abs(s).max(axis=1, keepdims=True) / sc_max
+    sc = np.clip(np.round(s * _inverse(d)), -sc_max - 1, sc_max).astype(np.int32)
+    eff = (_as_f16(d) * sc).reshape(n * 16, 1)
+    q = (np.clip(np.round(sub * _inverse(eff)), q_min, -q_min - 1) - q_min).astype(np.uint8).reshape(n, 256)
+    return d, sc, q
+
+
+def _as_f16(v: np.ndarray) -> np.ndarray:
+    return v.astype(np.float16).astype(np.float32)
 
 
 def _k4_nibbles(q: np.ndarray) -> np.ndarray:
@@ -193,8 +210,8 @@ class Q4_K(Codec):
 
     @classmethod
     def quantize_blocks(cls, blocks):
-        d, dmin, scales, q = _k4_quantize(blocks, 15)
-        return np.concatenate([_f16_bytes(d), _f16_bytes(dmin), scales, _k4_nibbles(q)], axis=1)
+        d, dmin, sc, mn, q = _scale_min_quantize(blocks, 15, 32, 63)
+        return np.concatenate([_f16_bytes(d), _f16_bytes(dmin), _pack_scales_k4(sc, mn), _k4_nibbles(q)], axis=1)
 
 
 @register
@@ -203,12 +220,13 @@ class Q5_K(Codec):
 
     @classmethod
     def quantize_blocks(cls, blocks):
-        d, dmin, scales, q = _k4_quantize(blocks, 31)
+        d, dmin, sc, mn, q = _scale_min_quantize(blocks, 31, 32, 63)
         # Bit 4 of value 64c + l goes to bit 2c of qh[l], of value 64c + 32 + l to bit 2c + 1.
         hb = (q >> 4).reshape(-1, 4, 2, 32).astype(np.uint8)
         shifts = (2 * np.arange(4)[:, None] + np.arange(2)[None, :]).astype(np.uint8)
         qh = (hb << shifts[None, :, :, None]).sum(axis=(1, 2), dtype=np.uint8)
-        return np.concatenate([_f16_bytes(d), _f16_bytes(dmin), scales, qh, _k4_nibbles(q & 15)], axis=1)
+        return np.concatenate([_f16_bytes(d), _f16_bytes(dmin), _pack_scales_k4(sc, mn), qh, _k4_nibbles(q & 15)],
+                              axis=1)
 
 
 @register
@@ -218,17 +236,13 @@ class Q6_K(Codec):
     @classmethod
     def quantize_blocks(cls, blocks):
         n = blocks.shape[0]
-        sub = blocks.reshape(n * 16, 16)
-        smax = _signed_max(sub) / -32  # signed scale per 16 values, as ggml's make_qx_quants start
-        d = np.abs(smax).reshape(n, 16).max(axis=1, keepdims=True) / 127
-        sc = np.clip(np.round(smax.reshape(n, 16) * _inverse(d)), -128, 127).astype(np.int8)
-        eff = (d.astype(np.float16).astype(np.float32) * sc).reshape(n * 16, 1)
-        q = (np.clip(np.round(sub * _inverse(eff)), -32, 31) + 32).astype(np.uint8).reshape(n, 2, 4, 32)
+        d, sc, q = _signed_scale_quantize(blocks, -32, 127)
+        q = q.reshape(n, 2, 4, 32)
         # Per half of 128 values: ql holds low nibbles of groups (0, 2) | (1, 3) << 4; qh the top 2 bits.
         ql = np.concatenate([q[:, :, 0] & 15 | (q[:, :, 2] & 15) << 4, q[:, :, 1] & 15 | (q[:, :, 3] & 15) << 4], axis=2)
         qh = (q[:, :, 0] >> 4) | (q[:, :, 1] >> 4) << 2 | (q[:, :, 2] >> 4) << 4 | (q[:, :, 3] >> 4) << 6
         return np.concatenate([ql.reshape(n, 128).astype(np.uint8), qh.reshape(n, 64).astype(np.uint8),
-                               sc.view(np.uint8), _f16_bytes(d)], axis=1)
+                               sc.astype(np.int8).view(np.uint8), _f16_bytes(d)], axis=1)
 
 
 def _low_bit_layout(q: np.ndarray) -> np.ndarray:
@@ -245,12 +259,7 @@ class Q3_K(Codec):
     @classmethod
     def quantize_blocks(cls, blocks):
         n = blocks.shape[0]
-        sub = blocks.reshape(n * 16, 16)
-        s = (_signed_max(sub) / -4).reshape(n, 16)  # x ~ s * q, q in -4..3
-        d = np.abs(s).max(axis=1, keepdims=True) / 31
-        sc = np.clip(np.round(s * _inverse(d)), -32, 31).astype(np.int32)
-        eff = (d.astype(np.float16).astype(np.float32) * sc).reshape(n * 16, 1)
-        q = (np.clip(np.round(sub * _inverse(eff)), -4, 3) + 4).astype(np.uint8).reshape(n, 256)
+        d, sc, q = _signed_scale_quantize(blocks, -4, 31)  # q in 0..7 stands for -4..3
         # Bit 2 of value 128h + 32j + l goes to bit 4h + j of hmask[l].
         hb = (q >> 2).reshape(n, 2, 4, 32)
         hmask = sum(hb[:, h, j, :] << (4 * h + j) for h in range(2) for j in range(4)).astype(np.uint8)
@@ -269,15 +278,5 @@ class Q2_K(Codec):
 
     @classmethod
     def quantize_blocks(cls, blocks):
-        n = blocks.shape[0]
-        sub = blocks.reshape(n * 16, 16)
-        d_sub, m_sub = _fit_scale_min(sub, 3)
-        d_sub, m_sub = d_sub.reshape(n, 16), -m_sub.reshape(n, 16)
-        d = d_sub.max(axis=1, keepdims=True) / 15
-        dmin = m_sub.max(axis=1, keepdims=True) / 15
-        sc = np.clip(np.round(d_sub * _inverse(d)), 0, 15).astype(np.uint8)
-        mn = np.clip(np.round(m_sub * _inverse(dmin)), 0, 15).astype(np.uint8)
-        eff_d = (d.astype(np.float16).astype(np.float32) * sc).reshape(n * 16, 1)
-        eff_m = (dmin.astype(np.float16).astype(np.float32) * mn).reshape(n * 16, 1)
-        q = np.clip(np.round((sub + eff_m) * _inverse(eff_d)), 0, 3).astype(np.uint8).reshape(n, 256)
+        d, dmin, sc, mn, q = _scale_min_quantize(blocks, 3, 16, 15)
         return np.concatenate([sc | (mn << 4), _low_bit_layout(q), _f16_bytes(d), _f16_bytes(dmin)], axis=1)
