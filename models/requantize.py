@@ -32,6 +32,8 @@ TARGETS = {
 }
 # llama.cpp's fallback when rows are not a whole number of a type's blocks.
 FALLBACK = {Q.Q2_K: Q.Q4_0, Q.Q3_K: Q.Q4_0, Q.Q4_K: Q.Q5_0, Q.Q5_K: Q.Q5_1, Q.Q6_K: Q.Q8_0}
+# llama.cpp never quantizes BERT's position and token-type embeddings.
+KEEP_F32 = {"position_embd.weight", "token_types.weight"}
 BLK = re.compile(r"^blk\.(\d+)\.(.+)\.weight$")
 
 
@@ -54,7 +56,7 @@ def plan(tensors: list[tuple[str, tuple[int, ...]]], target: str) -> dict[str, Q
     n_layers = 1 + max((int(m.group(1)) for n in names if (m := BLK.match(n))), default=-1)
     out = {}
     for name, shape in tensors:
-        if len(shape) < 2:
+        if len(shape) < 2 or name in KEEP_F32:
             out[name] = Q.F32
             continue
         new = base

@@ -19,7 +19,10 @@ from . import manifest as mf
 from .errors import ModelError
 from .gguf_file import describe, open_gguf
 from .requantize import requantize_gguf, target_type
-from .shards import MAX_SHARD_BYTES, split_gguf
+from .shards import MAX_SHARD_BYTES, join_gguf, split_gguf
+
+# llama-gguf-split's shard names: <stem>-00001-of-00003.gguf
+SPLIT_NAME = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
 
 
 def default_home() -> Path:
@@ -80,6 +83,38 @@ class Store:
             if shard["sha256"] == sha256:
                 return self.model_dir(model_id) / mf.shard_file_name(sha256)
         return None
+
+    def import_path(self, src: Path | str, model_id: str | None = None, *, quant: str | None = None,
+                    **kw) -> dict:
+        """Import a GGUF, a Hugging Face folder or an ONNX file; the last two are converted first (F16 unless quant)."""
+        src = Path(src)
+        split = SPLIT_NAME.search(src.name)
+        if split is None and (src.suffix.lower() == ".gguf" or not (src.is_dir() or src.suffix.lower() == ".onnx")):
+            return self.import_gguf(src, model_id, quant=quant, **kw)
+        from .convert_hf import convert_dir
+        from .onnx_weights import convert_onnx
+        if model_id is None and split is not None:
+            model_id = _id_from_path(Path(src.name[:split.start()]))
+        elif model_id is None:
+            model_id = _id_from_path(src.parent if src.stem.lower() in ("model", "model_optimized") else src)
+        if self.model_dir(model_id).exists() and not kw.get("replace"):
+            raise ModelError(f"model {model_id!r} is already installed", "remove it first with `inpage models rm`")
+        if quant:
+            target_type(quant)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f"{model_id}.convert.", dir=self.tmp_dir))
+        try:
+            if split is not None:
+                kind, converted = "gguf-split", _join_split(src, int(split.group(2)), work / "joined.gguf")
+            else:
+                kind = "hf-folder" if src.is_dir() else "onnx"
+                converted = (convert_dir if src.is_dir() else convert_onnx)(src, work / "converted.gguf")
+            kw.setdefault("source", {"kind": kind, "name": src.name})
+            if split is None:
+                quant = quant or "F16"
+            return self.import_gguf(converted, model_id, quant=quant, **kw)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     def import_gguf(self, src: Path, model_id: str | None = None, *, name: str | None = None,
                     source: dict | None = None, replace: bool = False,
@@ -159,6 +194,17 @@ class Store:
             elif mf.sha256_file(path) != shard["sha256"]:
                 problems.append(ShardProblem(shard["file"], "sha256 mismatch (corrupt)"))
         return problems
+
+
+def _join_split(first: Path, count: int, dst: Path) -> Path:
+    """The shards of a llama-gguf-split model named like FIRST (…-00001-of-0000N.gguf), joined into DST."""
+    m = SPLIT_NAME.search(first.name)
+    stem = first.name[:m.start()]
+    paths = [first.with_name(f"{stem}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
+    absent = [p.name for p in paths if not p.is_file()]
+    if absent:
+        raise ModelError(f"{first.name}: shard {absent[0]} is missing", "put every shard of the model in one folder")
+    return join_gguf(paths, dst)
 
 
 def _id_from_path(path: Path) -> str:

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     v = m.add_parser("verify", help="rehash every shard of a model")
     v.add_argument("model_id")
     v.set_defaults(func=_verify)
-    v = m.add_parser("import", help="import a GGUF file")
+    v = m.add_parser("import", help="import a GGUF (single or split), a Hugging Face folder or an ONNX file")
     v.add_argument("path", type=Path)
     v.add_argument("--id", dest="model_id", default=None, help="model id (default: from the file name)")
     v.add_argument("--replace", action="store_true", help="replace a model with the same id")
@@ -120,7 +120,7 @@ def _verify(args) -> int:
 
 
 def _import(args) -> None:
-    m = Store(args.home).import_gguf(args.path, args.model_id, replace=args.replace, quant=args.quant)
+    m = Store(args.home).import_path(args.path, args.model_id, replace=args.replace, quant=args.quant)
     print(f"imported {m['id']}: {m['architecture']} {m['quantization']}, "
           f"{m['total_bytes'] / 2**20:.1f} MiB in {len(m['shards'])} shards")
 

