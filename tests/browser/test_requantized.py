@@ -1,10 +1,12 @@
-"""Models requantized by `inpage models import --quant` load in our engine and in llama.cpp."""
+"""Models imported by `inpage models import --quant` (from a GGUF, a Hugging Face folder or an ONNX
+export) load in our engine and in llama.cpp, and the two agree."""
 import pytest
 
 from models.pull import DEFAULT_MODEL
 from models.shards import join_gguf
 from models.store import Store
 
+from ..hf_fixtures import export_gguf_as_hf, onnx_from_hf, read_hf
 from .test_engine_parity import EVALUATE, LLAMA_GREEDY
 
 LOAD_BOTH = """async (model) => {
@@ -16,14 +18,23 @@ LOAD_BOTH = """async (model) => {
 }"""
 
 
-@pytest.mark.parametrize("quant", ["Q8_0", "Q4_K_M"])
-def test_a_requantized_model_runs_in_both_engines(browser, live_server, model_home, tmp_path, quant):
+@pytest.mark.parametrize("source,quant", [("gguf", "Q8_0"), ("gguf", "Q4_K_M"), ("hf-bf16", "Q4_K_M"),
+                                          ("onnx", "Q8_0")])
+def test_an_imported_model_runs_in_both_engines(browser, live_server, model_home, tmp_path, source, quant):
     store = Store(model_home)
-    model_id = f"smollm2-{quant.lower().replace('_', '-')}"
+    model_id = f"smollm2-{source}-{quant.lower().replace('_', '-')}"
     if not store.has(model_id):
         m = store.manifest(DEFAULT_MODEL)
         joined = join_gguf([store.model_dir(DEFAULT_MODEL) / s["file"] for s in m["shards"]], tmp_path / "m.gguf")
-        store.import_gguf(joined, model_id, quant=quant)
+        if source == "gguf":
+            store.import_path(joined, model_id, quant=quant)
+        else:
+            hf = export_gguf_as_hf(joined, tmp_path / "export", "BF16")
+            if source == "onnx":
+                tensors, _ = read_hf(hf)
+                (hf / "model.safetensors").unlink()
+                hf = onnx_from_hf(tensors, hf / "model.onnx", external=True)
+            store.import_path(hf, model_id, quant=quant)
     assert store.manifest(model_id)["quantization"] == quant
 
     context = browser.new_context()
@@ -39,7 +50,7 @@ def test_a_requantized_model_runs_in_both_engines(browser, live_server, model_ho
         top = page.evaluate(EVALUATE, [prompt["tokens"] + greedy["ids"], []])["argmax"]
         p = len(prompt["tokens"])
         agree = sum(int(a == b) for a, b in zip(top[p - 1:p - 1 + 64], greedy["ids"]))
-        print(f"\n{quant} requantized: top-1 agreement with llama.cpp {agree}/64")
+        print(f"\n{source} -> {quant}: top-1 agreement with llama.cpp {agree}/64")
         assert agree >= 58
     finally:
         context.close()
