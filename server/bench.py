@@ -7,6 +7,7 @@ prompt, the page's memory, then a reload for the warm load (model from browser s
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -100,26 +101,56 @@ class Progress:
             sys.stderr.write("\n")
 
 
-def run(store: Store, manifest: dict, backend: str, runs: int, prompt_tokens: int, gen_tokens: int,
-        positions: list[int], launch: dict | None = None) -> dict:
+@contextlib.contextmanager
+def hosted_browser(store: Store, launch: dict | None = None):
+    """A host for STORE on a loopback port and Chromium launched for it: yields (browser, url, launch)."""
     from playwright.sync_api import sync_playwright
     import waitress
 
     server = waitress.create_server(create_app({"INPAGE_HOME": store.home}), host="127.0.0.1", port=0, threads=8)
     threading.Thread(target=server.run, daemon=True).start()
-    url = f"http://127.0.0.1:{server.effective_port}"
     try:
         with sync_playwright() as pw:
             launch = launch or {"headless": True, "args": CHROMIUM_ARGS}
             browser = pw.chromium.launch(executable_path=CHROMIUM_PATH, **launch)
             try:
-                result = _measure(browser, url, store, manifest, backend, runs, prompt_tokens, gen_tokens, positions)
-                result["browser"].update(flags=launch["args"], headless=launch["headless"])
-                return result
+                yield browser, f"http://127.0.0.1:{server.effective_port}", launch
             finally:
                 browser.close()
     finally:
         server.close()
+
+
+def run(store: Store, manifest: dict, backend: str, runs: int, prompt_tokens: int, gen_tokens: int,
+        positions: list[int], launch: dict | None = None) -> dict:
+    with hosted_browser(store, launch) as (browser, url, launch):
+        result = _measure(browser, url, store, manifest, backend, runs, prompt_tokens, gen_tokens, positions)
+        result["browser"].update(flags=launch["args"], headless=launch["headless"])
+        return result
+
+
+def decode_speed(browser, url, model: str, runs: int, prompt_tokens: int, gen_tokens: int) -> dict:
+    """Decode tokens/s of the auto-chosen backend (the protocol above, one load): {backend, decode_tps}."""
+    ctx = browser.new_context()
+    try:
+        page = _harness(ctx, url)
+        info = _call(page, "load", {"model": model, "backend": "auto"})["info"]
+        prompt = _call(page, "buildPrompt", {"model": model, "prompt_tokens": prompt_tokens})
+        _call(page, "run", {"messages": prompt["messages"], "gen_tokens": gen_tokens})  # warm-up, not counted
+        timed = [_call(page, "run", {"messages": prompt["messages"], "gen_tokens": gen_tokens}) for _ in range(runs)]
+        return {"backend": info["backend"], "threads": info["threads"],
+                "decode_tps": summarize([r["decode_tps"] for r in timed])}
+    finally:
+        ctx.close()
+
+
+def tokenize(browser, url, model: str, text: str) -> list[int]:
+    """TEXT tokenized in the page by the same tokenizer the engine uses."""
+    ctx = browser.new_context()
+    try:
+        return _call(_harness(ctx, url), "tokenize", {"model": model, "text": text})
+    finally:
+        ctx.close()
 
 
 def _measure(browser, url, store, manifest, backend, runs, prompt_tokens, gen_tokens, positions) -> dict:

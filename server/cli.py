@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="requantize: F16, Q8_0, Q5_1, Q5_0, Q4_1, Q4_0, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, "
                    "or a mix: Q5_K_M, Q4_K_M, Q3_K_M")
     v.set_defaults(func=_import)
+    from . import report
+    report.add_arguments(m.add_parser("report", help="measure size, perplexity and page speed of each quantization level"))
     return p
 
 

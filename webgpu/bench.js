@@ -57,6 +57,13 @@ export async function buildPrompt({ model, prompt_tokens }) {
   return { messages: messagesFor(lo), prompt_tokens: count(lo) };
 }
 
+/** Token ids of text by the model's own tokenizer, no special tokens (for `inpage models report`). */
+export async function tokenize({ model, text }) {
+  const { blobs } = await loadShards(await fetchManifest(model));
+  const { metadata } = await readGGUF(blobs);
+  return createTokenizer(metadata).encode(text, { add_special: false, parse_special: false });
+}
+
 /** One greedy generation of gen_tokens tokens, prompt prefilled from scratch; returns its figures. */
 export async function run({ messages, gen_tokens }) {
   let last = null;
