@@ -9,7 +9,7 @@ Q = gguf.GGMLQuantizationType
 # Byte offsets of the f16 scale fields inside one block, per type (the rest of a block is free bits).
 F16_FIELDS = {
     Q.Q4_0: [0], Q.Q4_1: [0, 2], Q.Q5_0: [0], Q.Q5_1: [0, 2], Q.Q8_0: [0],
-    Q.Q4_K: [0, 2], Q.Q5_K: [0, 2], Q.Q6_K: [208],
+    Q.Q2_K: [80, 82], Q.Q3_K: [108], Q.Q4_K: [0, 2], Q.Q5_K: [0, 2], Q.Q6_K: [208],
 }
 QUANT_TYPES = list(F16_FIELDS)
 ALL_TYPES = [Q.F32, Q.F16] + QUANT_TYPES
@@ -52,7 +52,7 @@ def quantize_q8a(x):
 
 
 def cols_for(qtype):
-    return 512 if qtype in (Q.Q4_K, Q.Q5_K, Q.Q6_K) else 96
+    return 512 if qtype in (Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K) else 96
 
 
 def fail_report(expected, got):

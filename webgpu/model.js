@@ -4,7 +4,7 @@
 export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2'];
 const NEOX_ROPE = new Set(['qwen2']);
 // ggml types the CPU kernels run (webgpu/wasm/quants.h).
-export const SUPPORTED_TYPES = new Set(['F32', 'F16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K']);
+export const SUPPORTED_TYPES = new Set(['F32', 'F16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K']);
 
 /** @returns {{config: object, tensors: object, support: {ok: boolean, reason: string}}} */
 export function describeModel({ metadata, tensors }) {

@@ -11,7 +11,7 @@ const QWEN2 = `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L
 // tokenizer.ggml.pre -> the regexes llama.cpp applies in turn, and whether it ignores merges
 // for words that are whole tokens already.
 const PRE_TOKENIZERS = {
-  gpt2: [[GPT2]], smollm: [['\\p{N}', GPT2]], starcoder: [['\\p{N}', GPT2]], refact: [['\\p{N}', GPT2]],
+  gpt2: [[GPT2]], 'gpt-2': [[GPT2]], smollm: [['\\p{N}', GPT2]], starcoder: [['\\p{N}', GPT2]], refact: [['\\p{N}', GPT2]],
   'llama-bpe': [[LLAMA3], true], llama3: [[LLAMA3], true], qwen2: [[QWEN2]], 'stablelm2': [[QWEN2]],
   default: [['[\\p{P}\\$\\+<=>\\^~\\|]+', GPT2, '\\p{N}+', '[0-9][0-9][0-9]']],
 };

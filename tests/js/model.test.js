@@ -32,9 +32,16 @@ test('a llama-family model with supported types is ours, tied output detected', 
 });
 
 test('unsupported architecture, tensor type or a missing tensor falls back with a reason', () => {
-  assert.match(describeModel(tinyModel({ arch: 'gpt2' })).support.reason, /architecture gpt2/);
-  assert.match(describeModel(tinyModel({ type_name: 'Q2_K' })).support.reason, /Q2_K/);
-  assert.match(describeModel(tinyModel({ drop: 'blk.0.attn_v.weight' })).support.reason, /attn_v.weight is missing/);
+  for (const [model, reason] of [[tinyModel({ arch: 'gpt2' }), /architecture gpt2/],
+    [tinyModel({ type_name: 'IQ2_XS' }), /is IQ2_XS, which our kernels do not run/],
+    [tinyModel({ drop: 'blk.0.attn_v.weight' }), /attn_v.weight is missing/]]) {
+    const { support } = describeModel(model);
+    assert.equal(support.ok, false);
+    assert.match(support.reason, reason);
+  }
+  for (const type_name of ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'F16']) {
+    assert.ok(describeModel(tinyModel({ type_name })).support.ok, type_name);
+  }
 });
 
 test('the KV cache reuses the longest shared prefix, always leaving one token to run', () => {

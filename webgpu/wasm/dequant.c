@@ -17,6 +17,43 @@ void q4k_scales(const uint8_t *scales, uint8_t sc[8], uint8_t m[8]) {
   for (int j = 0; j < 8; j++) get_scale_min_k4(j, scales, &sc[j], &m[j]);
 }
 
+// Q3_K's 16 scales: low 4 bits from scales[0..7] (nibbles), high 2 bits from scales[8..11]; minus 32.
+void q3k_scales(const uint8_t *scales, int8_t sc[16]) {
+  for (int j = 0; j < 16; j++) {
+    int lo = j < 8 ? scales[j] & 0xF : scales[j - 8] >> 4;
+    int hi = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+    sc[j] = (int8_t)((lo | hi << 4) - 32);
+  }
+}
+
+static void dequant_q2_K(const block_q2_K *b, float *y, int nb) {
+  for (int i = 0; i < nb; i++) {
+    float d = f16_to_f32(b[i].d), dmin = f16_to_f32(b[i].dmin);
+    for (int g = 0; g < 16; g++) {  // group g: elements 16g..16g+15
+      int n = g / 8, j = (g % 8) / 2, half = g % 2;
+      const uint8_t *q = b[i].qs + 32 * n + 16 * half;
+      float dl = d * (b[i].scales[g] & 0xF), ml = dmin * (b[i].scales[g] >> 4);
+      for (int l = 0; l < 16; l++) *y++ = dl * ((q[l] >> (2 * j)) & 3) - ml;
+    }
+  }
+}
+
+static void dequant_q3_K(const block_q3_K *b, float *y, int nb) {
+  for (int i = 0; i < nb; i++) {
+    float d = f16_to_f32(b[i].d);
+    int8_t sc[16];
+    q3k_scales(b[i].scales, sc);
+    for (int g = 0; g < 16; g++) {
+      int n = g / 8, j = (g % 8) / 2, half = g % 2;
+      const uint8_t *q = b[i].qs + 32 * n + 16 * half, *hm = b[i].hmask + 16 * half;
+      for (int l = 0; l < 16; l++) {
+        int u = ((q[l] >> (2 * j)) & 3) | (((hm[l] >> (4 * n + j)) & 1) << 2);
+        *y++ = d * sc[g] * (u - 4);
+      }
+    }
+  }
+}
+
 static void dequant_q4_0(const block_q4_0 *b, float *y, int nb) {
   for (int i = 0; i < nb; i++, y += QK) {
     float d = f16_to_f32(b[i].d);
@@ -135,6 +172,8 @@ EXPORT(dequantize_row) int dequantize_row(int type, const void *src, float *y, i
     case GGML_Q5_0: dequant_q5_0(src, y, nb); return 0;
     case GGML_Q5_1: dequant_q5_1(src, y, nb); return 0;
     case GGML_Q8_0: dequant_q8_0(src, y, nb); return 0;
+    case GGML_Q2_K: dequant_q2_K(src, y, nb); return 0;
+    case GGML_Q3_K: dequant_q3_K(src, y, nb); return 0;
     case GGML_Q4_K: dequant_q4_K(src, y, nb); return 0;
     case GGML_Q5_K: dequant_q5_K(src, y, nb); return 0;
     case GGML_Q6_K: dequant_q6_K(src, y, nb); return 0;

@@ -5,6 +5,7 @@
 #include "quants.h"
 
 void q4k_scales(const uint8_t *scales, uint8_t sc[8], uint8_t m[8]);
+void q3k_scales(const uint8_t *scales, int8_t sc[16]);
 void matmul_x4(int type, const void *W, const block_q8a *xq, float *out, int n_cols, int row_begin, int row_end,
                int n_tokens, int out_stride);
 
@@ -96,6 +97,56 @@ static float dot_q8_0(const block_q8_0 *w, const block_q8a *x, int nb) {
 }
 
 // K-quants: one super-block spans 8 activation blocks.
+// Q2_K and Q3_K: group g of 16 (g = 8n + 2j + half) holds bits 2j..2j+1 of qs[32n + 16 half + l];
+// 32-element pairs of groups line up with one activation block, 4n + j.
+static float dot_q2_K(const block_q2_K *w, const block_q8a *x, int nb) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  float off = 0.0f;
+  const v128_t three = wasm_i8x16_splat(3);
+  for (int i = 0; i < nb; i++) {
+    float d = f16_to_f32(w[i].d), dmin = f16_to_f32(w[i].dmin);
+    for (int n = 0; n < 2; n++, x += 4) {
+      v128_t q0 = LOAD(w[i].qs + 32 * n), q1 = LOAD(w[i].qs + 32 * n + 16);
+      for (int j = 0; j < 4; j++) {
+        const block_q8a *xj = &x[j];
+        int sa = w[i].scales[8 * n + 2 * j], sb = w[i].scales[8 * n + 2 * j + 1];
+        v128_t ua = wasm_v128_and(wasm_u8x16_shr(q0, 2 * j), three), ub = wasm_v128_and(wasm_u8x16_shr(q1, 2 * j), three);
+        acc = fma_block(acc, acc14_total(dot14_u7(acc14_zero(), ua, xj, 0)), d * (sa & 0xF) * xj->d);
+        acc = fma_block(acc, acc14_total(dot14_u7(acc14_zero(), ub, xj, 16)), d * (sb & 0xF) * xj->d);
+        off += dmin * xj->d * ((float)(sa >> 4) * xj->sum[0] + (float)(sb >> 4) * xj->sum[1]);
+      }
+    }
+  }
+  return hsum_f32x4(acc) - off;
+}
+
+static float dot_q3_K(const block_q3_K *w, const block_q8a *x, int nb) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  float off = 0.0f;
+  const v128_t three = wasm_i8x16_splat(3), one = wasm_i8x16_splat(1);
+  for (int i = 0; i < nb; i++) {
+    float d = f16_to_f32(w[i].d);
+    int8_t sc[16];
+    q3k_scales(w[i].scales, sc);
+    v128_t h0 = LOAD(w[i].hmask), h1 = LOAD(w[i].hmask + 16);
+    for (int n = 0; n < 2; n++, x += 4) {
+      v128_t q0 = LOAD(w[i].qs + 32 * n), q1 = LOAD(w[i].qs + 32 * n + 16);
+      for (int j = 0; j < 4; j++) {
+        const block_q8a *xj = &x[j];
+        int bit = 4 * n + j, sa = sc[8 * n + 2 * j], sb = sc[8 * n + 2 * j + 1];
+        v128_t ua = wasm_v128_or(wasm_v128_and(wasm_u8x16_shr(q0, 2 * j), three),
+                                 wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h0, bit), one), 2));
+        v128_t ub = wasm_v128_or(wasm_v128_and(wasm_u8x16_shr(q1, 2 * j), three),
+                                 wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h1, bit), one), 2));
+        acc = fma_block(acc, acc14_total(dot14_u7(acc14_zero(), ua, xj, 0)), d * sa * xj->d);
+        acc = fma_block(acc, acc14_total(dot14_u7(acc14_zero(), ub, xj, 16)), d * sb * xj->d);
+        off += d * xj->d * ((float)sa * xj->sum[0] + (float)sb * xj->sum[1]);
+      }
+    }
+  }
+  return hsum_f32x4(acc) - 4.0f * off;
+}
+
 static float dot_q4_K(const block_q4_K *w, const block_q8a *x, int nb) {
   v128_t acc = wasm_f32x4_splat(0.0f);
   float off = 0.0f;
@@ -199,6 +250,8 @@ static float dot_row(int type, const void *w, const block_q8a *xq, const float *
     case GGML_Q5_0: return dot_q5_0(w, xq, n_cols / QK);
     case GGML_Q5_1: return dot_q5_1(w, xq, n_cols / QK);
     case GGML_Q8_0: return dot_q8_0(w, xq, n_cols / QK);
+    case GGML_Q2_K: return dot_q2_K(w, xq, n_cols / QK_K);
+    case GGML_Q3_K: return dot_q3_K(w, xq, n_cols / QK_K);
     case GGML_Q4_K: return dot_q4_K(w, xq, n_cols / QK_K);
     case GGML_Q5_K: return dot_q5_K(w, xq, n_cols / QK_K);
     case GGML_Q6_K: return dot_q6_K(w, xq, n_cols / QK_K);

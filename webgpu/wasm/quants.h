@@ -11,7 +11,7 @@ typedef uint16_t f16_t;
 // ggml type ids, as in the GGUF tensor info.
 enum {
   GGML_F32 = 0, GGML_F16 = 1, GGML_Q4_0 = 2, GGML_Q4_1 = 3, GGML_Q5_0 = 6, GGML_Q5_1 = 7,
-  GGML_Q8_0 = 8, GGML_Q4_K = 12, GGML_Q5_K = 13, GGML_Q6_K = 14,
+  GGML_Q8_0 = 8, GGML_Q2_K = 10, GGML_Q3_K = 11, GGML_Q4_K = 12, GGML_Q5_K = 13, GGML_Q6_K = 14,
 };
 
 #define X4_TYPE_OFFSET 100  // matmul type id of a tensor repacked four rows at a time (matvec_x4.c)
@@ -23,6 +23,10 @@ typedef struct { f16_t d, m; uint8_t qs[QK / 2]; } block_q4_1;
 typedef struct { f16_t d; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_0;
 typedef struct { f16_t d, m; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_1;
 typedef struct { f16_t d; int8_t qs[QK]; } block_q8_0;
+// Q2_K: 16 groups of 16, each a 4-bit scale (low nibble) and 4-bit min (high nibble); 2-bit q.
+typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; f16_t d, dmin; } block_q2_K;
+// Q3_K: 2-bit low parts in qs, the third bit in hmask, 16 signed 6-bit scales (offset 32) in 12 bytes.
+typedef struct { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; f16_t d; } block_q3_K;
 typedef struct { f16_t d, dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; } block_q4_K;
 typedef struct { f16_t d, dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;
 typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; f16_t d; } block_q6_K;
@@ -39,6 +43,8 @@ _Static_assert(sizeof(block_q4_1) == 20, "q4_1");
 _Static_assert(sizeof(block_q5_0) == 22, "q5_0");
 _Static_assert(sizeof(block_q5_1) == 24, "q5_1");
 _Static_assert(sizeof(block_q8_0) == 34, "q8_0");
+_Static_assert(sizeof(block_q2_K) == 84, "q2_K");
+_Static_assert(sizeof(block_q3_K) == 110, "q3_K");
 _Static_assert(sizeof(block_q4_K) == 144, "q4_K");
 _Static_assert(sizeof(block_q5_K) == 176, "q5_K");
 _Static_assert(sizeof(block_q6_K) == 210, "q6_K");
@@ -118,6 +124,8 @@ static inline int type_block_bytes(int type) {
     case GGML_Q5_0: return sizeof(block_q5_0);
     case GGML_Q5_1: return sizeof(block_q5_1);
     case GGML_Q8_0: return sizeof(block_q8_0);
+    case GGML_Q2_K: return sizeof(block_q2_K);
+    case GGML_Q3_K: return sizeof(block_q3_K);
     case GGML_Q4_K: return sizeof(block_q4_K);
     case GGML_Q5_K: return sizeof(block_q5_K);
     case GGML_Q6_K: return sizeof(block_q6_K);
@@ -128,7 +136,7 @@ static inline int type_block_bytes(int type) {
 static inline int type_block_elems(int type) {
   switch (type) {
     case GGML_F32: case GGML_F16: return 1;
-    case GGML_Q4_K: case GGML_Q5_K: case GGML_Q6_K: return QK_K;
+    case GGML_Q2_K: case GGML_Q3_K: case GGML_Q4_K: case GGML_Q5_K: case GGML_Q6_K: return QK_K;
     default: return QK;
   }
 }
