@@ -67,8 +67,13 @@ def write(path: Path, manifest: dict) -> None:
     path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+# Architectures that embed text rather than chat (llama.cpp's encoder-only models).
+EMBEDDING_ARCHS = ("bert",)
+
+
 def summary(manifest: dict) -> dict:
     """The catalog entry the page sees: everything but the shard list and the template."""
     keys = ("id", "name", "architecture", "quantization", "parameter_count", "context_length", "license",
             "total_bytes")
-    return {k: manifest.get(k) for k in keys} | {"n_shards": len(manifest["shards"])}
+    task = "embedding" if manifest.get("architecture") in EMBEDDING_ARCHS else "chat"
+    return {k: manifest.get(k) for k in keys} | {"n_shards": len(manifest["shards"]), "task": task}

@@ -12,10 +12,10 @@ bp = Blueprint("api", __name__)
 
 @bp.get("/api/models")
 def catalog():
-    manifests = store_of(current_app).list()
-    ids = [m["id"] for m in manifests]
-    default = DEFAULT_MODEL if DEFAULT_MODEL in ids else (ids[0] if ids else None)
-    return jsonify(models=[mf.summary(m) for m in manifests], default=default)
+    models = [mf.summary(m) for m in store_of(current_app).list()]
+    chat = [m["id"] for m in models if m["task"] == "chat"]
+    default = DEFAULT_MODEL if DEFAULT_MODEL in chat else (chat[0] if chat else None)
+    return jsonify(models=models, default=default)
 
 
 @bp.get("/api/models/<model_id>/manifest.json")

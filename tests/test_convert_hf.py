@@ -145,3 +145,26 @@ def test_unknown_pre_tokenizer_is_refused(tmp_path):
     (d / "tokenizer.json").write_text(json.dumps(tok))
     with pytest.raises(ModelError, match="pre-tokenizer"):
         convert_dir(d, tmp_path / "out.gguf")
+
+
+def test_a_sentencepiece_style_tokenizer_becomes_llamas(tmp_path):
+    """Llama 2 / Mistral ship BPE with byte fallback: model "llama", byte and unknown token types, -id scores."""
+    d = tiny_llama_dir(tmp_path / "hf")
+    specials = ["<unk>", "<s>", "</s>"]
+    pieces = specials + [f"<0x{b:02X}>" for b in range(256)] + ["▁", "t", "h", "e", "▁t", "he", "▁the"]
+    tok = {"version": "1.0", "normalizer": {"type": "Sequence", "normalizers": [
+               {"type": "Prepend", "prepend": "▁"}, {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]},
+           "pre_tokenizer": None,
+           "added_tokens": [{"id": i, "content": t, "special": True} for i, t in enumerate(specials)],
+           "model": {"type": "BPE", "byte_fallback": True, "unk_token": "<unk>", "fuse_unk": True,
+                     "vocab": {t: i for i, t in enumerate(pieces)}, "merges": ["▁ t", "h e", "▁t he"]}}
+    (d / "tokenizer.json").write_text(json.dumps(tok))
+    (d / "tokenizer_config.json").write_text(json.dumps({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+                                                         "add_bos_token": True}))
+    meta, _ = fields(convert_dir(d, tmp_path / "out.gguf"))
+    assert meta["tokenizer.ggml.model"] == "llama"
+    types, scores = meta["tokenizer.ggml.token_type"], meta["tokenizer.ggml.scores"]
+    assert types[:3] == [2, 3, 3] and types[3] == 6 and types[258] == 6 and types[259] == 1
+    assert scores[265] == -265.0 and scores[3] == 0.0          # later pieces merge later
+    assert meta["tokenizer.ggml.bos_token_id"] == 1 and meta["tokenizer.ggml.add_bos_token"] is True
+    assert "tokenizer.ggml.merges" not in meta

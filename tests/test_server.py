@@ -1,3 +1,6 @@
+import json
+import shutil
+
 import pytest
 
 from server.headers import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
@@ -98,6 +101,17 @@ def test_the_catalog_lists_installed_models(client, tiny_model):
     assert entry["id"] == "tiny" and entry["n_shards"] == len(tiny_model["shards"])
     assert "shards" not in entry and "chat_template" not in entry
     assert client.get("/api/models/tiny/manifest.json").get_json() == tiny_model
+
+
+def test_an_embedding_model_is_listed_but_never_the_chat_default(client, store, tiny_model):
+    embed = store.model_dir("aaa-minilm")          # sorts first, so only the task keeps it from being default
+    shutil.copytree(store.model_dir("tiny"), embed)
+    m = json.loads((embed / "manifest.json").read_text())
+    m.update(id="aaa-minilm", architecture="bert")
+    (embed / "manifest.json").write_text(json.dumps(m))
+    body = client.get("/api/models").get_json()
+    assert body["default"] == "tiny"
+    assert {e["id"]: e["task"] for e in body["models"]} == {"aaa-minilm": "embedding", "tiny": "chat"}
 
 
 def test_an_empty_store_gives_an_empty_catalog(client):

@@ -32,16 +32,18 @@ async function main() {
   } catch (e) {
     return fail(e);
   }
-  if (catalog.models.length === 0) {
+  // Embedding models (minilm-l6) serve search, not chat.
+  const chatModels = catalog.models.filter((m) => m.task === 'chat');
+  if (chatModels.length === 0) {
     setEngineState('no-models');
-    banners.show('No models are installed on the host. Run `inpage models pull smollm2-135m` there, then reload this page.');
+    banners.show('No chat models are installed on the host. Run `inpage models pull smollm2-135m` there, then reload this page.');
     return;
   }
-  for (const m of catalog.models) {
+  for (const m of chatModels) {
     const option = new Option(`${m.name} · ${m.quantization} · ${formatBytes(m.total_bytes)}`, m.id);
     ui.picker.append(option);
   }
-  const wanted = catalog.models.some((m) => m.id === store.prefs.model) ? store.prefs.model : catalog.default;
+  const wanted = chatModels.some((m) => m.id === store.prefs.model) ? store.prefs.model : catalog.default;
   ui.picker.value = wanted;
   ui.picker.disabled = false;
   if (!globalThis.crossOriginIsolated) {
