@@ -70,6 +70,8 @@ def convert(cfg: hf_arch.HFConfig, tensors: dict[str, TensorSource], tokenizer_d
     pooling = hf_arch.read_pooling(tokenizer_dir) if cfg.arch.family == "bert" else None
     writer = gguf.GGUFWriter(out, cfg.arch.gguf_arch)
     writer.add_name(cfg.name or origin)
+    if (license_id := model_card_license(tokenizer_dir)) is not None:
+        writer.add_license(license_id)
     hf_arch.add_metadata(writer, cfg, pooling)
     f16 = all(p.source.dtype == "F16" for p in plan if len(p.shape) > 1)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if f16 else gguf.LlamaFileType.ALL_F32)
@@ -84,6 +86,22 @@ def convert(cfg: hf_arch.HFConfig, tensors: dict[str, TensorSource], tokenizer_d
         writer.write_tensor_data(_transform(cfg, p).astype(p.out_dtype))
     writer.close()
     return out
+
+
+def model_card_license(model_dir: Path) -> str | None:
+    """The `license:` of a Hugging Face model card's front matter (README.md), if it has one."""
+    card = model_dir / "README.md"
+    if not card.is_file():
+        return None
+    lines = card.read_text(encoding="utf-8", errors="replace").splitlines()
+    if not lines or lines[0].strip() != "---":
+        return None
+    for line in lines[1:]:
+        if line.strip() == "---":
+            break
+        if m := re.match(r"license:\s*(\S+)\s*$", line):
+            return m.group(1).strip("'\"")
+    return None
 
 
 def _plan(cfg: hf_arch.HFConfig, tensors: dict[str, TensorSource], origin: str) -> list[Planned]:

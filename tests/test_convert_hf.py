@@ -112,7 +112,9 @@ def test_source_precisions(tmp_path, dtype):
 
 def test_tokenizer_keys(tmp_path):
     d = tiny_llama_dir(tmp_path / "hf")
+    (d / "README.md").write_text("---\nlanguage: en\nlicense: apache-2.0\n---\n# license: not this one\n")
     meta, _ = fields(convert_dir(d, tmp_path / "out.gguf"))
+    assert meta["general.license"] == "apache-2.0"
     tokens = meta["tokenizer.ggml.tokens"]
     assert meta["tokenizer.ggml.model"] == "gpt2" and meta["tokenizer.ggml.pre"] == "smollm"
     assert len(tokens) == 256 + 6 + 3 + 5                 # padded to the embedding rows

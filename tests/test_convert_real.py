@@ -67,6 +67,7 @@ def test_minilm_converts_to_a_bert_gguf_llama_cpp_understands(minilm, model_home
     (shard,) = store.manifest("minilm-l6")["shards"]
     meta, reader = meta_of(store.model_dir("minilm-l6") / shard["file"])
     assert minilm["architecture"] == "bert" and minilm["quantization"] == "F16"
+    assert minilm["license"] == "apache-2.0"        # from the model card's front matter
     assert meta["bert.pooling_type"] == int(gguf.PoolingType.MEAN)
     assert meta["bert.attention.causal"] is False
     assert meta["bert.block_count"] == 6 and meta["bert.embedding_length"] == 384
