@@ -34,6 +34,13 @@ static inline v128_t isum_u7(v128_t w0, v128_t w1, const block_q8a *x) {
   return acc14_total(dot14_u7(dot14_u7(acc14_zero(), w0, x, 0), w1, x, 16));
 }
 
+// Lanes 0..15 and 16..31 of activation block x against two 16-weight groups, each with its own
+// scale (Q2_K, Q3_K, Q6_K scale every 16 weights).
+static inline v128_t fma_halves(v128_t acc, v128_t wa, v128_t wb, const block_q8a *x, float sa, float sb) {
+  acc = fma_block(acc, acc14_total(dot14_u7(acc14_zero(), wa, x, 0)), sa * x->d);
+  return fma_block(acc, acc14_total(dot14_u7(acc14_zero(), wb, x, 16)), sb * x->d);
+}
+
 static float dot_q4_0(const block_q4_0 *w, const block_q8a *x, int nb) {
   v128_t acc = wasm_f32x4_splat(0.0f);
   float off = 0.0f;
@@ -111,8 +118,7 @@ static float dot_q2_K(const block_q2_K *w, const block_q8a *x, int nb) {
         const block_q8a *xj = &x[j];
         int sa = w[i].scales[8 * n + 2 * j], sb = w[i].scales[8 * n + 2 * j + 1];
         v128_t ua = wasm_v128_and(wasm_u8x16_shr(q0, 2 * j), three), ub = wasm_v128_and(wasm_u8x16_shr(q1, 2 * j), three);
-        acc = fma_block(acc, acc14_total(dot14_u7(acc14_zero(), ua, xj, 0)), d * (sa & 0xF) * xj->d);
-        acc = fma_block(acc, acc14_total(dot14_u7(acc14_zero(), ub, xj, 16)), d * (sb & 0xF) * xj->d);
+        acc = fma_halves(acc, ua, ub, xj, d * (sa & 0xF), d * (sb & 0xF));
         off += dmin * xj->d * ((float)(sa >> 4) * xj->sum[0] + (float)(sb >> 4) * xj->sum[1]);
       }
     }
@@ -138,8 +144,7 @@ static float dot_q3_K(const block_q3_K *w, const block_q8a *x, int nb) {
                                  wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h0, bit), one), 2));
         v128_t ub = wasm_v128_or(wasm_v128_and(wasm_u8x16_shr(q1, 2 * j), three),
                                  wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h1, bit), one), 2));
-        acc = fma_block(acc, acc14_total(dot14_u7(acc14_zero(), ua, xj, 0)), d * sa * xj->d);
-        acc = fma_block(acc, acc14_total(dot14_u7(acc14_zero(), ub, xj, 16)), d * sb * xj->d);
+        acc = fma_halves(acc, ua, ub, xj, d * sa, d * sb);
         off += d * xj->d * ((float)sa * xj->sum[0] + (float)sb * xj->sum[1]);
       }
     }
@@ -208,8 +213,7 @@ static float dot_q6_K(const block_q6_K *w, const block_q8a *x, int nb) {
         v128_t qb = wasm_v128_or(lo[k][1], wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(h1, 2 * k), three), 4));
         const block_q8a *xk = &x[k];
         int sa = sc[2 * k], sb = sc[2 * k + 1];
-        acc = fma_block(acc, acc14_total(dot14_u7(acc14_zero(), qa, xk, 0)), d * sa * xk->d);
-        acc = fma_block(acc, acc14_total(dot14_u7(acc14_zero(), qb, xk, 16)), d * sb * xk->d);
+        acc = fma_halves(acc, qa, qb, xk, d * sa, d * sb);
         off += d * xk->d * ((float)sa * xk->sum[0] + (float)sb * xk->sum[1]);
       }
     }
