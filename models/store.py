@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import manifest as mf
+from .convert_hf import convert_dir
 from .errors import ModelError
 from .gguf_file import describe, open_gguf
+from .onnx_weights import convert_onnx
 from .requantize import requantize_gguf, target_type
 from .shards import MAX_SHARD_BYTES, join_gguf, split_gguf
 
@@ -91,8 +93,6 @@ class Store:
         split = SPLIT_NAME.search(src.name)
         if split is None and (src.suffix.lower() == ".gguf" or not (src.is_dir() or src.suffix.lower() == ".onnx")):
             return self.import_gguf(src, model_id, quant=quant, **kw)
-        from .convert_hf import convert_dir
-        from .onnx_weights import convert_onnx
         if model_id is None and split is not None:
             model_id = _id_from_path(Path(src.name[:split.start()]))
         elif model_id is None:

@@ -120,27 +120,33 @@ def read_hf(d: Path) -> tuple[dict[str, np.ndarray], dict]:
     return {n: r.load().astype(np.float32) for n, r in read_dir(d).items()}, json.loads((d / "config.json").read_text())
 
 
+def hf_tensors_of_gguf(reader: gguf.GGUFReader, table: dict[str, str]) -> dict[str, np.ndarray]:
+    """A GGUF's tensors, dequantized to float32 and named back to Hugging Face by TABLE (tensor_names.py)."""
+    to_hf = {gg: hf for hf, gg in table.items()}
+    out = {}
+    for tensor in reader.tensors:
+        parts = tensor.name.split(".")
+        if parts[0] == "blk":
+            name = to_hf[".".join(["blk", "{bid}"] + parts[2:])].replace("{bid}", parts[1])
+        else:
+            name = to_hf[tensor.name]
+        out[name] = gguf.quants.dequantize(tensor.data, tensor.tensor_type).astype(np.float32).reshape(
+            [int(s) for s in reversed(tensor.shape)])
+    return out
+
+
 def export_gguf_as_hf(src: Path, d: Path, dtype: str = "F16") -> Path:
     """A llama-architecture GGUF written as a Hugging Face folder (the inverse of the converter)."""
     d.mkdir(parents=True, exist_ok=True)
     r = gguf.GGUFReader(src)
     meta = {k: f.contents() for k, f in r.fields.items() if not k.startswith("GGUF.")}
     n_heads, n_kv = meta["llama.attention.head_count"], meta["llama.attention.head_count_kv"]
-    to_hf = {}
-    for hf, gg in LLAMA.items():
-        to_hf[gg] = hf
-    t = {}
-    for tensor in r.tensors:
-        x = gguf.quants.dequantize(tensor.data, tensor.tensor_type).astype(np.float32).reshape(
-            [int(s) for s in reversed(tensor.shape)])
-        parts = tensor.name.split(".")
-        key = ".".join(["blk", "{bid}"] + parts[2:]) if parts[0] == "blk" else tensor.name
-        hf = to_hf[key].replace("{bid}", parts[1]) if parts[0] == "blk" else to_hf[key]
-        if key == "blk.{bid}.attn_q.weight":
-            x = unpermute_rope(x, n_heads)
-        elif key == "blk.{bid}.attn_k.weight":
-            x = unpermute_rope(x, n_kv)
-        t[hf] = x
+    t = hf_tensors_of_gguf(r, LLAMA)
+    for name in t:
+        if name.endswith("self_attn.q_proj.weight"):
+            t[name] = unpermute_rope(t[name], n_heads)
+        elif name.endswith("self_attn.k_proj.weight"):
+            t[name] = unpermute_rope(t[name], n_kv)
     config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama",
               "hidden_size": meta["llama.embedding_length"], "intermediate_size": meta["llama.feed_forward_length"],
               "num_hidden_layers": meta["llama.block_count"], "num_attention_heads": n_heads,

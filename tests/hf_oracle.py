@@ -98,6 +98,16 @@ def bert_sentence_embedding(t: dict[str, np.ndarray], c: dict, ids) -> np.ndarra
     return e / np.linalg.norm(e)
 
 
+def minilm_embeddings(tensors: dict[str, np.ndarray], model_dir, texts: list[str]) -> np.ndarray:
+    """Sentence embeddings (len(texts), dim) of a sentence-transformers BERT folder's tokenizer and config,
+    computed with TENSORS (its own weights, or another copy of them)."""
+    import json
+    config = json.loads((model_dir / "config.json").read_text())
+    with (model_dir / "vocab.txt").open(encoding="utf-8") as f:
+        vocab = {t.rstrip("\n"): i for i, t in enumerate(f)}
+    return np.array([bert_sentence_embedding(tensors, config, wordpiece(vocab, t)) for t in texts])
+
+
 def wordpiece(vocab: dict[str, int], text: str) -> list[int]:
     """BERT uncased tokenization for plain ASCII text: [CLS] pieces [SEP]."""
     words = []

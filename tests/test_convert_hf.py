@@ -9,7 +9,7 @@ from models import reference, tensor_names
 from models.convert_hf import convert_dir, permute_rope, unpermute_rope
 from models.errors import ModelError
 
-from .hf_fixtures import tiny_llama_dir
+from .hf_fixtures import read_hf, tiny_llama_dir
 from .hf_oracle import llama_logits
 
 IDS = [3, 260, 17, 99, 261, 5, 40, 200, 262, 7, 1, 64]
@@ -51,18 +51,13 @@ def test_rope_permutation_pairs_each_half_row_with_its_partner():
 
 
 def _logits_match(d, out):
-    t, c = _read(d)
+    t, c = read_hf(d)
     cfg, w = reference.load(out)
     got = reference.forward(cfg, w, IDS)
     want = llama_logits(t, c, IDS)
     err = np.linalg.norm(got - want) / np.linalg.norm(want)
     assert err < 1e-5, f"relative logit error {err:.2e}"
     assert (got.argmax(-1) == want.argmax(-1)).all()
-
-
-def _read(d):
-    from .hf_fixtures import read_hf
-    return read_hf(d)
 
 
 @pytest.mark.parametrize("n_heads,n_kv_heads,head_dim", [(4, 4, 12), (4, 2, 12), (4, 1, 12), (6, 2, 8), (2, 1, 32)])
@@ -85,7 +80,7 @@ def test_unpermuted_rope_is_wrong(tmp_path):
     cfg, w = reference.load(out)
     for L in w.layers:
         L.wq, L.wk = unpermute_rope(L.wq, cfg.n_heads), unpermute_rope(L.wk, cfg.n_kv_heads)
-    t, c = _read(d)
+    t, c = read_hf(d)
     got, want = reference.forward(cfg, w, IDS), llama_logits(t, c, IDS)
     assert np.linalg.norm(got - want) / np.linalg.norm(want) > 1e-2
 

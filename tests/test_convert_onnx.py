@@ -1,4 +1,6 @@
 """ONNX exports -> GGUF: weights found under torch.onnx.export's names, external data, gaps."""
+import json
+
 import gguf
 import numpy as np
 import pytest
@@ -24,7 +26,6 @@ def test_an_onnx_llama_with_gqa_converts_like_its_checkpoint(tmp_path, external)
 
 
 def _check_logits_against(tensors, d, out):
-    import json
     c = json.loads((d / "config.json").read_text())
     cfg, w = reference.load(out)
     got, want = reference.forward(cfg, w, IDS), llama_logits(tensors, c, IDS)

@@ -10,8 +10,8 @@ from models.shards import join_gguf
 from models.store import Store
 from models.tensor_names import BERT
 
-from .hf_fixtures import export_gguf_as_hf, read_hf
-from .hf_oracle import bert_sentence_embedding, wordpiece
+from .hf_fixtures import export_gguf_as_hf, hf_tensors_of_gguf, read_hf
+from .hf_oracle import minilm_embeddings
 
 TOKENIZER_KEYS = ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
                   "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
@@ -83,16 +83,8 @@ def test_minilm_converts_to_a_bert_gguf_llama_cpp_understands(minilm, model_home
     assert types["blk.0.attn_q.weight"] == gguf.GGMLQuantizationType.F16
 
     # The GGUF's tensors, named back to HF, embed like the original safetensors.
-    to_hf = {g: h for h, g in BERT.items()}
-    t = {}
-    for tensor in reader.tensors:
-        parts = tensor.name.split(".")
-        key = ".".join(["blk", "{bid}"] + parts[2:]) if parts[0] == "blk" else tensor.name
-        t[to_hf[key].replace("{bid}", parts[1] if parts[0] == "blk" else "")] = gguf.quants.dequantize(
-            tensor.data, tensor.tensor_type).reshape([int(s) for s in reversed(tensor.shape)])
-    original, config = read_hf(minilm_folder)
-    vocab = {tok: i for i, tok in enumerate(l.rstrip("\n") for l in (minilm_folder / "vocab.txt").open(encoding="utf-8"))}
-    for text in TEXTS:
-        ids = wordpiece(vocab, text)
-        a, b = bert_sentence_embedding(original, config, ids), bert_sentence_embedding(t, config, ids)
+    original, _ = read_hf(minilm_folder)
+    want = minilm_embeddings(original, minilm_folder, TEXTS)
+    got = minilm_embeddings(hf_tensors_of_gguf(reader, BERT), minilm_folder, TEXTS)
+    for text, a, b in zip(TEXTS, want, got):
         assert a @ b > 0.9999, text

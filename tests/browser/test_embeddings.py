@@ -3,7 +3,7 @@ the page like the original sentence-transformers model computes in numpy."""
 import numpy as np
 
 from ..hf_fixtures import read_hf
-from ..hf_oracle import bert_sentence_embedding, wordpiece
+from ..hf_oracle import minilm_embeddings
 from ..test_convert_real import TEXTS
 
 EMBED = """async ([model, texts]) => {
@@ -24,10 +24,7 @@ EMBED = """async ([model, texts]) => {
 def test_llama_cpp_embeds_the_converted_minilm_like_sentence_transformers(page, live_server, minilm, minilm_folder):
     page.goto(f"{live_server.url}/bench")
     got = np.array(page.evaluate(EMBED, ["minilm-l6", TEXTS]))
-    folder = minilm_folder
-    tensors, config = read_hf(folder)
-    vocab = {t: i for i, t in enumerate(l.rstrip("\n") for l in (folder / "vocab.txt").open(encoding="utf-8"))}
-    want = np.array([bert_sentence_embedding(tensors, config, wordpiece(vocab, t)) for t in TEXTS])
+    want = minilm_embeddings(read_hf(minilm_folder)[0], minilm_folder, TEXTS)
     assert got.shape == (len(TEXTS), 384)
     cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
     print(f"\ncosine(llama.cpp, sentence-transformers in numpy): {np.round(cos, 6)}, min {cos.min():.6f}")
