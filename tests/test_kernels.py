@@ -15,6 +15,7 @@ QUANT_TYPES = list(F16_FIELDS)
 ALL_TYPES = [Q.F32, Q.F16] + QUANT_TYPES
 Q8A = 80  # bytes of one activation block (block_q8a)
 QA_MAX = 16256  # largest |q| of a 14-bit activation
+LAYOUT_ROWS, LAYOUT_X4 = 0, 1  # matmul's layout argument (quants.h)
 
 
 @pytest.fixture(scope="module", params=["simd", "relaxed"])
@@ -109,7 +110,7 @@ def test_matmul_matches_numpy_over_split_row_ranges(k, qtype):
     out_stride = n_rows + 3
     out = k.alloc(n_tokens * out_stride * 4)
     for begin, end in [(0, 13), (13, 14), (14, 37)]:  # three uneven "threads"
-        k("matmul", int(qtype), w_ptr, xq_ptr, xf_ptr, out, n_cols, begin, end, n_tokens, out_stride)
+        k("matmul", int(qtype), LAYOUT_ROWS, w_ptr, xq_ptr, xf_ptr, out, n_cols, begin, end, n_tokens, out_stride)
     got = k.get(out, n_tokens * out_stride).reshape(n_tokens, out_stride)[:, :n_rows]
     scale = np.abs(x_seen).max(axis=1, keepdims=True) * np.abs(w).sum(axis=1)[None, :] + 1e-30
     rel = np.abs(got - expected) / scale
@@ -168,9 +169,11 @@ def test_attention_is_causal_grouped_and_split_by_heads(k):
     kc = rng.standard_normal((n_kv_heads, n_ctx, head_dim)).astype(np.float32)
     vc = rng.standard_normal((n_kv_heads, n_ctx, head_dim)).astype(np.float32)
     out, scores = k.alloc(q.size * 4), k.alloc(n_ctx * 4)
-    qp, kp, vp = k.put(q), k.put(kc), k.put(vc)
+    # q rows sit inside wider rows (the qkv buffer), 7 floats of padding after each.
+    q_rows = np.concatenate([q.reshape(n_tokens, -1), np.full((n_tokens, 7), np.nan, np.float32)], axis=1)
+    qp, kp, vp = k.put(q_rows), k.put(kc), k.put(vc)
     for begin, end in [(0, 4), (4, 6)]:
-        k("attention", qp, kp, vp, out, scores, n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens, begin, end)
+        k("attention", qp, q_rows.shape[1], kp, vp, out, scores, n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens, begin, end)
     got = k.get(out, q.size).reshape(q.shape)
     expected = np.zeros_like(q, dtype=np.float64)
     for t in range(n_tokens):
@@ -214,7 +217,7 @@ def test_repacked_x4_matmul_matches_the_row_layout(k, qtype):
     k("quantize_q8a", xf, xq, n_cols, n_tokens)
     out = k.alloc(n_tokens * n_rows * 4)
     for begin, end in [(0, 12), (12, 16), (16, 36)]:
-        k("matmul", 100 + int(qtype), packed, xq, xf, out, n_cols, begin, end, n_tokens, n_rows)
+        k("matmul", int(qtype), LAYOUT_X4, packed, xq, xf, out, n_cols, begin, end, n_tokens, n_rows)
     got = k.get(out, n_tokens * n_rows).reshape(n_tokens, n_rows)
     scale = np.abs(x_seen).max(axis=1, keepdims=True) * np.abs(w).sum(axis=1)[None, :]
     assert (np.abs(got - expected) / scale).max() < 2e-6, fail_report(expected, got)
@@ -231,8 +234,10 @@ def test_kv_store(k):
     rng = np.random.default_rng(11)
     n_tokens, n_kv_heads, head_dim, n_ctx, pos0 = 3, 2, 8, 10, 4
     src = rng.standard_normal((n_tokens, n_kv_heads, head_dim)).astype(np.float32)
+    # Rows of the source sit 5 floats apart more than they need (k and v inside the qkv buffer).
+    rows = np.concatenate([src.reshape(n_tokens, -1), np.full((n_tokens, 5), np.nan, np.float32)], axis=1)
     cache = k.put(np.zeros((n_kv_heads, n_ctx, head_dim), np.float32))
-    k("kv_store", k.put(src), cache, n_tokens, n_kv_heads, head_dim, n_ctx, pos0)
+    k("kv_store", k.put(rows), rows.shape[1], cache, n_tokens, n_kv_heads, head_dim, n_ctx, pos0)
     got = k.get(cache, n_kv_heads * n_ctx * head_dim).reshape(n_kv_heads, n_ctx, head_dim)
     expected = np.zeros_like(got)
     expected[:, pos0:pos0 + n_tokens] = src.transpose(1, 0, 2)

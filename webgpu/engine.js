@@ -6,14 +6,15 @@
 // Backend-neutral parts live here: manifest, shard loading and verification, stop strings,
 // OpenAI-shaped chunks, and the timing of each reply. A backend only turns messages into text pieces.
 
-import { DownloadError, RequestError } from './errors.js';
+import { DeviceLostError, DownloadError, RequestError } from './errors.js';
 import { readGGUF } from './gguf.js';
 import { describeModel } from './model.js';
 import { loadShards } from './shards.js';
 import { StopMatcher } from './stop.js';
 
 const BACKENDS = {
-  wasm: async () => (await import('./backends/wasm.js')).WasmBackend,
+  webgpu: async () => (await import('./backends/worker.js')).WebGPUBackend,
+  wasm: async () => (await import('./backends/worker.js')).WasmBackend,
   wllama: async () => (await import('./backends/wllama.js')).WllamaBackend,
 };
 
@@ -26,56 +27,126 @@ export async function fetchManifest(modelId) {
 }
 
 /**
- * Pick a backend for a model whose verified shards are in hand; returns {name, reason} for the UI.
- * 'auto' takes our engine when it runs the architecture and every tensor type, wllama otherwise.
+ * Each backend's answer to "can you run this model here?": {ok, reason, software?}, best backend
+ * first. model: describeModel's result, or {error} when our GGUF reader refused the file.
  */
-export async function chooseBackend(requested, manifest, blobs) {
-  if (requested !== 'auto') {
-    if (requested in BACKENDS) return { name: requested, reason: 'it was asked for by name' };
+export async function supports(model, { gpu = globalThis.navigator?.gpu } = {}) {
+  const answers = {};
+  const ours = model.error
+    ? { ok: false, reason: `our GGUF reader refused the file (${model.error})` }
+    : model.support;
+  answers.webgpu = ours.ok ? await webgpuSupports(model, gpu) : ours;
+  answers.wasm = !ours.ok ? ours
+    : typeof WebAssembly !== 'object' || !WebAssembly.validate(SIMD_PROBE)
+      ? { ok: false, reason: 'this browser lacks WebAssembly SIMD, which our engine needs' }
+      : { ok: true, reason: ours.reason.replace('our engine', 'our WASM engine') };
+  answers.wllama = { ok: true, reason: 'llama.cpp (wllama) runs any GGUF it knows' };
+  return answers;
+}
+
+async function webgpuSupports(model, gpu) {
+  if (!gpu) return { ok: false, reason: 'this browser has no WebGPU' };
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
+  if (!adapter) return { ok: false, reason: 'the browser offers no WebGPU adapter' };
+  if (!adapter.features.has('subgroups')) return { ok: false, reason: 'the WebGPU adapter lacks subgroups, which our kernels use' };
+  const { planDevice, isSoftwareAdapter } = await import('./backends/webgpu/device.js');
+  const plan = planDevice(model, adapter.limits);
+  if (!plan.ok) return plan;
+  const software = isSoftwareAdapter(adapter);
+  const name = [adapter.info?.vendor, adapter.info?.architecture].filter(Boolean).join(' ') || 'a GPU';
+  return software
+    ? { ok: true, software, reason: `the WebGPU adapter is a software one (${name}), slower than our WASM engine` }
+    : { ok: true, software, reason: `our WebGPU engine runs ${model.config.arch} on ${name}` };
+}
+
+/**
+ * Pick a backend for a model whose verified shards are in hand; returns {name, reason} for the UI.
+ * 'auto' ranks them: WebGPU on a hardware adapter, then our WASM engine, then wllama.
+ */
+export async function chooseBackend(requested, manifest, blobs, { gpu } = {}) {
+  if (requested !== 'auto' && !(requested in BACKENDS)) {
     throw new RequestError(`Unknown backend "${requested}"; use one of: auto, ${Object.keys(BACKENDS).join(', ')}.`);
   }
-  if (typeof WebAssembly !== 'object' || !WebAssembly.validate(SIMD_PROBE)) {
-    return { name: 'wllama', reason: 'this browser lacks WebAssembly SIMD, which our engine needs' };
-  }
+  let model;
   try {
-    const support = describeModel(await readGGUF(blobs)).support;
-    return support.ok ? { name: 'wasm', reason: support.reason } : { name: 'wllama', reason: `${support.reason}; llama.cpp (wllama) runs it` };
+    model = describeModel(await readGGUF(blobs));
   } catch (e) {
-    return { name: 'wllama', reason: `our GGUF reader refused the file (${e.message}); llama.cpp (wllama) may still load it` };
+    model = { error: e.message };
   }
+  const answers = await supports(model, { gpu });
+  if (requested !== 'auto') {
+    const a = answers[requested];
+    return { name: requested, reason: a.ok ? `it was asked for by name; ${a.reason}` : `it was asked for by name, though ${a.reason}` };
+  }
+  if (answers.webgpu.ok && !answers.webgpu.software) return { name: 'webgpu', reason: answers.webgpu.reason };
+  if (answers.wasm.ok) {
+    const why = answers.webgpu.ok ? answers.webgpu.reason : `WebGPU is out: ${answers.webgpu.reason}`;
+    return { name: 'wasm', reason: `${answers.wasm.reason} (${why})` };
+  }
+  return { name: 'wllama', reason: `${answers.wasm.reason}; llama.cpp (wllama) runs it` };
 }
 
 // A minimal module using a v128 instruction: validates only where WebAssembly SIMD is supported.
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 15, 11]);
 
 /**
- * @param {{model: string|object, backend?: string, onProgress?: Function, threads?: number, contextLength?: number, signal?: AbortSignal}} options
+ * @param {{model: string|object, backend?: string, onProgress?: Function, onBackendChange?: Function,
+ *          threads?: number, contextLength?: number, signal?: AbortSignal}} options
+ * onBackendChange(info): the engine moved to another backend by itself (a lost GPU: WASM takes over).
  */
-export async function createEngine({ model, backend = 'auto', onProgress = () => {}, threads, contextLength, signal } = {}) {
+export async function createEngine({ model, backend = 'auto', onProgress = () => {}, onBackendChange = () => {}, threads,
+  contextLength, signal } = {}) {
   const manifest = typeof model === 'string' ? await fetchManifest(model) : model;
   const { blobs, from_storage, warnings } = await loadShards(manifest, { onProgress, signal });
   const choice = await chooseBackend(backend, manifest, blobs);
   onProgress({ phase: 'load', loaded: 0, total: manifest.total_bytes, shard: blobs.length, n_shards: blobs.length });
-  const Backend = await BACKENDS[choice.name]();
-  const impl = new Backend();
   const isolated = globalThis.crossOriginIsolated === true;
-  await impl.load(blobs, {
+  const options = {
     threads: threads ?? (isolated ? navigator.hardwareConcurrency || 1 : 1),
     contextLength: contextLength ?? Math.min(manifest.context_length || 2048, 4096),
-  });
+  };
+  const impl = await loadBackend(choice.name, blobs, options);
   onProgress({ phase: 'ready', loaded: manifest.total_bytes, total: manifest.total_bytes, shard: blobs.length, n_shards: blobs.length });
-  return new Engine(manifest, impl, { ...choice, isolated, from_storage, warnings });
+  return new Engine(manifest, impl, { ...choice, isolated, from_storage, warnings }, { blobs, options, onBackendChange });
+}
+
+async function loadBackend(name, blobs, options) {
+  const Backend = await BACKENDS[name]();
+  const impl = new Backend();
+  await impl.load(blobs, options);
+  return impl;
 }
 
 export class Engine {
   #busy = false;
 
-  constructor(manifest, backend, info) {
+  #fallback = null; // the switch to WASM under way after a lost GPU
+
+  constructor(manifest, backend, info, { blobs, options, onBackendChange = () => {} } = {}) {
     this.manifest = manifest;
-    this.backend = backend;
-    this.info = { model: manifest.id, backend: info.name, reason: info.reason, threads: backend.threads, simd: backend.info?.simd,
-      isolated: info.isolated, shards_from_storage: info.from_storage, warnings: info.warnings };
+    this.info = { model: manifest.id, isolated: info.isolated, shards_from_storage: info.from_storage, warnings: info.warnings };
+    this.#use(backend, info.name, info.reason);
+    this.reload = { blobs, options, onBackendChange };
     this.chat = { completions: { create: (request) => this.#create(request) } };
+  }
+
+  #use(backend, name, reason) {
+    this.backend = backend;
+    Object.assign(this.info, { backend: name, reason, threads: backend.threads, simd: backend.info?.simd,
+      adapter: backend.info?.adapter });
+    backend.onDeviceLost = (message) => this.#fallBack(message);
+  }
+
+  /** The GPU went away: keep everything the caller holds, and carry on with our WASM engine. */
+  #fallBack(message) {
+    this.#fallback ??= (async () => {
+      await this.backend.unload().catch(() => {});
+      const { blobs, options, onBackendChange } = this.reload;
+      const impl = await loadBackend('wasm', blobs, options);
+      this.#use(impl, 'wasm', `the GPU stopped working (${message}), so our WASM engine took over`);
+      onBackendChange(this.info);
+    })();
+    return this.#fallback;
   }
 
   async unload() {
@@ -106,7 +177,8 @@ export class Engine {
     let end = { finish_reason: 'stop' };
     let role_sent = false;
     try {
-      for await (const piece of this.backend.generate(req)) {
+      if (this.#fallback) await this.#fallback;
+      for await (const piece of this.#generate(req)) {
         if (piece.done) {
           end = piece;
           break;
@@ -149,6 +221,17 @@ export class Engine {
       yield chunk({}, stop.stopped ? 'stop' : end.finish_reason, usage);
     } finally {
       this.#busy = false;
+    }
+  }
+
+  // The backend's pieces; a lost GPU ends this reply with DeviceLostError once WASM has taken over.
+  async *#generate(req) {
+    try {
+      yield* this.backend.generate(req);
+    } catch (e) {
+      if (!(e instanceof DeviceLostError)) throw e;
+      await this.#fallBack(e.message);
+      throw new DeviceLostError(`${e.message} The reply stopped here; our WASM engine has taken over, so ask again to go on.`, { cause: e });
     }
   }
 }

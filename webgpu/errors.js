@@ -18,3 +18,12 @@ export class ModelLoadError extends EngineError {}
 
 /** A request the engine cannot serve (bad parameters, prompt too long). */
 export class RequestError extends EngineError {}
+
+/** The engine failed while running (a kernel, the backend): not the request's fault. */
+export class BackendError extends EngineError {}
+
+/** The GPU device was lost or raised an error; the engine falls back to the WASM backend. */
+export class DeviceLostError extends BackendError {}
+
+/** The model cannot run on this device (limits, missing features); another backend may run it. */
+export class ModelTooLargeError extends ModelLoadError {}

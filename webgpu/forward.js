@@ -1,11 +1,9 @@
-// The forward-pass schedule of a llama-family layer stack, backend-neutral: it calls the backend's
-// ops on buffers the backend owns. The WASM backend implements them with C kernels; a WebGPU one
-// would implement the same ops with shaders.
-//
-// Buffers (n = tokens in the batch): x, xb, xb2 (n, dim); q, att (n, n_heads*head_dim);
-// k, v (n, n_kv_heads*head_dim); hb, hb2 (n, hidden_dim); logits (n, vocab_size).
+// The forward-pass schedule of a llama-family layer stack, backend-neutral: it calls the ops of
+// webgpu/ops_contract.js on buffers the backend owns. Eight ops per layer, so that a GPU backend can
+// run each as one dispatch.
 
 export class Transformer {
+  /** @param {import('./ops_contract.js').BackendOps} backend */
   constructor(config, weights, backend, { n_ctx, n_batch }) {
     this.config = config;
     this.weights = weights;
@@ -17,9 +15,10 @@ export class Transformer {
   /**
    * Run tokens at positions pos0.. through the model, filling the KV cache.
    * logits_from: the first batch row whose logits are needed (n-1 for the next token only).
-   * Returns the backend's logits view: rows logits_from..n-1, vocab_size each.
+   * want: 'logits' resolves to rows logits_from..n-1 (vocab_size each, a view valid until the next
+   * forward); 'argmax' to the arg-max of each of those rows.
    */
-  forward(tokens, pos0, logits_from = tokens.length - 1) {
+  async forward(tokens, pos0, logits_from = tokens.length - 1, want = 'logits') {
     const c = this.config;
     const W = this.weights;
     const b = this.backend;
@@ -27,29 +26,21 @@ export class Transformer {
     if (n > this.n_batch) throw new Error(`batch of ${n} tokens exceeds n_batch ${this.n_batch}`);
     if (pos0 + n > this.n_ctx) throw new Error(`positions up to ${pos0 + n} exceed the context of ${this.n_ctx}`);
     b.embed(W.token_embd, tokens, 'x');
-    b.ropeTable(pos0, n);
+    b.setPositions(pos0, n);
     for (let l = 0; l < c.n_layers; l++) {
       const L = W.layers[l];
       b.rmsnorm('x', L.attn_norm, 'xb', n);
-      b.matmuls('xb', n, [[L.wq, 'q'], [L.wk, 'k'], [L.wv, 'v']]);
-      if (L.bq) b.addBias('q', L.bq, n);
-      if (L.bk) b.addBias('k', L.bk, n);
-      if (L.bv) b.addBias('v', L.bv, n);
-      b.rope('q', c.n_heads, n);
-      b.rope('k', c.n_kv_heads, n);
-      b.kvStore(l, pos0, n);
-      b.attention(l, pos0, n);
-      b.matmuls('att', n, [[L.wo, 'xb2']]);
-      b.add('x', 'xb2', n);
+      b.matmuls('xb', n, [{ W: L.wq, bias: L.bq }, { W: L.wk, bias: L.bk }, { W: L.wv, bias: L.bv }], 'qkv');
+      b.ropeStore(l, n);
+      b.attention(l, n);
+      b.matmuls('att', n, [{ W: L.wo }], 'x', true);
       b.rmsnorm('x', L.ffn_norm, 'xb', n);
-      b.matmuls('xb', n, [[L.w_gate, 'hb'], [L.w_up, 'hb2']]);
-      b.swiglu('hb', 'hb2', n);
-      b.matmuls('hb', n, [[L.w_down, 'xb2']]);
-      b.add('x', 'xb2', n);
+      b.matmulSwiglu('xb', n, L.w_gate, L.w_up, 'hb');
+      b.matmuls('hb', n, [{ W: L.w_down }], 'x', true);
     }
     const m = n - logits_from;
     b.rmsnorm('x', W.output_norm, 'xb', n, logits_from);
-    b.matmuls('xb', m, [[W.output, 'logits']]);
-    return b.logits(m);
+    b.matmuls('xb', m, [{ W: W.output }], 'logits');
+    return want === 'argmax' ? b.argmax(m) : b.logits(m);
   }
 }

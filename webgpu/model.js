@@ -62,7 +62,7 @@ function checkSupport(arch, byName) {
   for (const name of ['token_embd.weight', 'output_norm.weight']) {
     if (!byName.has(name)) return { ok: false, reason: `tensor ${name} is missing` };
   }
-  return { ok: true, reason: `our WASM engine runs ${arch} with ${[...new Set([...byName.values()].map((t) => t.type_name))].join('/')}` };
+  return { ok: true, reason: `our engine runs ${arch} with ${[...new Set([...byName.values()].map((t) => t.type_name))].join('/')}` };
 }
 
 // Every weight must have the shape the schedule assumes; say which one does not.
@@ -93,4 +93,19 @@ function checkShapes(c, layers, embd, output, output_norm) {
     for (const [b, n] of [[L.bq, q_dim], [L.bk, kv_dim], [L.bv, kv_dim]]) if (b) errors.push(want(b, b.name, n, 1));
   });
   return errors.find((e) => e) ?? null;
+}
+
+/** The schedule's weights: each tensor of describeModel's table replaced by handle(tensor) (null stays null). */
+export function mapWeights(tensors, handle) {
+  const h = (t) => (t ? handle(t) : null);
+  return {
+    token_embd: h(tensors.token_embd), output_norm: h(tensors.output_norm), output: h(tensors.output),
+    layers: tensors.layers.map((L) => Object.fromEntries(Object.entries(L).map(([key, t]) => [key, h(t)]))),
+  };
+}
+
+/** The tensors of describeModel's table that the schedule multiplies by (mat-vec weights). */
+export function matmulTensors(tensors) {
+  return [tensors.output, ...tensors.layers.flatMap((L) => [L.wq, L.wk, L.wv, L.wo, L.w_gate, L.w_up, L.w_down])]
+    .filter(Boolean);
 }

@@ -31,6 +31,15 @@ export class Sampler {
     this.random = seededRandom(params.seed ?? (Math.random() * 2 ** 32) >>> 0);
   }
 
+  /** Temperature 0 without penalties: the arg-max of the logits, nothing else. */
+  get isGreedy() {
+    return this.temperature <= 0 && !this.#penalized;
+  }
+
+  get #penalized() {
+    return this.repetition_penalty !== 1 || this.presence_penalty !== 0 || this.frequency_penalty !== 0;
+  }
+
   /** Pick a token id. logits: Float32Array (modified in place); history: ids so far. */
   sample(logits, history = []) {
     this.applyPenalties(logits, history);
@@ -67,7 +76,7 @@ export class Sampler {
   }
 
   applyPenalties(logits, history) {
-    if (this.repetition_penalty === 1 && this.presence_penalty === 0 && this.frequency_penalty === 0) return;
+    if (!this.#penalized) return;
     const recent = history.slice(-this.penalty_last_n);
     const counts = new Map();
     for (const id of recent) counts.set(id, (counts.get(id) ?? 0) + 1);

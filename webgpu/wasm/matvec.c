@@ -266,11 +266,11 @@ static float dot_row(int type, const void *w, const block_q8a *xq, const float *
 // out[t * out_stride + r] = W[r] . x[t] for rows r in [row_begin, row_end) and n_tokens tokens.
 // W: rows of n_cols weights of type; xq: n_tokens * n_cols/32 activation blocks (quantized types);
 // xf: n_tokens * n_cols floats (F32/F16 weights). n_cols must be a multiple of 32 (256 for K-quants).
-// type >= X4_TYPE_OFFSET: W was repacked by repack_x4, and row_begin/row_end are multiples of 4.
-EXPORT(matmul) void matmul(int type, const void *W, const block_q8a *xq, const float *xf, float *out,
+// layout LAYOUT_X4: W was repacked by repack_x4, and row_begin/row_end are multiples of 4.
+EXPORT(matmul) void matmul(int type, int layout, const void *W, const block_q8a *xq, const float *xf, float *out,
                            int n_cols, int row_begin, int row_end, int n_tokens, int out_stride) {
-  if (type >= X4_TYPE_OFFSET) {
-    matmul_x4(type - X4_TYPE_OFFSET, W, xq, out, n_cols, row_begin, row_end, n_tokens, out_stride);
+  if (layout == LAYOUT_X4) {
+    matmul_x4(type, W, xq, out, n_cols, row_begin, row_end, n_tokens, out_stride);
     return;
   }
   int row_bytes = n_cols / type_block_elems(type) * type_block_bytes(type);

@@ -57,9 +57,9 @@ EXPORT(rope) void rope(float *x, const float *cs, int n_heads, int head_dim, int
 }
 
 // Causal attention for n_tokens query tokens at positions pos0.., heads [head_begin, head_end).
-// q, out: n_tokens rows of n_heads*head_dim. k_cache, v_cache: [n_kv_heads][n_ctx][head_dim].
-// scores: scratch of n_ctx floats (one per calling thread).
-EXPORT(attention) void attention(const float *q, const float *k_cache, const float *v_cache, float *out,
+// q: n_tokens rows, q_stride floats apart, of n_heads*head_dim; out: n_tokens rows of n_heads*head_dim.
+// k_cache, v_cache: [n_kv_heads][n_ctx][head_dim]. scores: scratch of n_ctx floats (one per thread).
+EXPORT(attention) void attention(const float *q, int q_stride, const float *k_cache, const float *v_cache, float *out,
                                  float *scores, int n_heads, int n_kv_heads, int head_dim, int n_ctx,
                                  int pos0, int n_tokens, int head_begin, int head_end) {
   int group = n_heads / n_kv_heads;
@@ -68,7 +68,7 @@ EXPORT(attention) void attention(const float *q, const float *k_cache, const flo
   for (int t = 0; t < n_tokens; t++) {
     int n_keys = pos0 + t + 1;
     for (int h = head_begin; h < head_end; h++) {
-      const float *qh = q + (size_t)t * row + h * head_dim;
+      const float *qh = q + (size_t)t * q_stride + h * head_dim;
       const float *kh = k_cache + (size_t)(h / group) * n_ctx * head_dim;
       const float *vh = v_cache + (size_t)(h / group) * n_ctx * head_dim;
       float mx = -3.0e38f;
@@ -118,13 +118,13 @@ EXPORT(exp_inplace) void exp_inplace(float *x, int n) {
   for (int i = 0; i < n; i += 4) wasm_v128_store(x + i, exp_f32x4(wasm_v128_load(x + i)));
 }
 
-// Copy n_tokens rows of keys (or values), laid out [t][n_kv_heads][head_dim], into a cache laid out
-// [n_kv_heads][n_ctx][head_dim] at positions pos0..
-EXPORT(kv_store) void kv_store(const float *src, float *cache, int n_tokens, int n_kv_heads, int head_dim, int n_ctx,
-                               int pos0) {
+// Copy n_tokens rows of keys (or values), src_stride floats apart, each [n_kv_heads][head_dim], into a
+// cache laid out [n_kv_heads][n_ctx][head_dim] at positions pos0..
+EXPORT(kv_store) void kv_store(const float *src, int src_stride, float *cache, int n_tokens, int n_kv_heads,
+                               int head_dim, int n_ctx, int pos0) {
   for (int t = 0; t < n_tokens; t++) {
     for (int h = 0; h < n_kv_heads; h++) {
-      const float *s = src + ((size_t)t * n_kv_heads + h) * head_dim;
+      const float *s = src + (size_t)t * src_stride + (size_t)h * head_dim;
       float *d = cache + ((size_t)h * n_ctx + pos0 + t) * head_dim;
       for (int i = 0; i < head_dim; i += 4) wasm_v128_store(d + i, wasm_v128_load(s + i));
     }

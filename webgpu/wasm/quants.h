@@ -14,7 +14,9 @@ enum {
   GGML_Q8_0 = 8, GGML_Q2_K = 10, GGML_Q3_K = 11, GGML_Q4_K = 12, GGML_Q5_K = 13, GGML_Q6_K = 14,
 };
 
-#define X4_TYPE_OFFSET 100  // matmul type id of a tensor repacked four rows at a time (matvec_x4.c)
+// A weight's layout in memory, matmul's `layout` argument: GGUF rows, or repacked four rows at a
+// time (matvec_x4.c). The same values are LAYOUT in webgpu/backends/wasm/jobs.js.
+enum { LAYOUT_ROWS = 0, LAYOUT_X4 = 1 };
 #define QK 32     // elements per block of the 32-element types, and per activation block
 #define QK_K 256  // elements per K-quant super-block
 

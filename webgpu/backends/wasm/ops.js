@@ -1,10 +1,31 @@
-// The schedule's ops (webgpu/forward.js) on the WASM runtime: buffers and weights live in the
+// The schedule's ops (webgpu/ops_contract.js) on the WASM runtime: buffers and weights live in the
 // kernels' memory; mat-muls and attention run on every thread, the small ops on thread 0.
 
 import { GGML_TYPES } from '../../gguf.js';
-import { ARGS, MATMUL_ARGS, OP, OP_ATTENTION, OP_MATMULS, X4_TYPE_OFFSET } from './jobs.js';
+import { mapWeights, matmulTensors } from '../../model.js';
+import { bufferColumns } from '../../ops_contract.js';
+import { argmax } from '../../sampler.js';
+import { LAYOUT, postAttention, postMatmuls } from './jobs.js';
+import { WasmRuntime } from './runtime.js';
+
 const FLOAT_TYPES = new Set([0, 1]); // F32, F16 weights take float activations
 
+/** Load a described model into a new WASM runtime; returns {ops, weights, info}. */
+export async function createWasmOps(blobs, gguf, { config, tensors }, { n_ctx, n_batch, n_threads }) {
+  const runtime = await WasmRuntime.create({ n_threads });
+  // Mat-mul weights go in the x4 layout; with tied embeddings the table keeps its rows for lookups.
+  const handles = await WasmOps.uploadWeights(runtime, blobs, gguf.tensors, {
+    pack: new Set(matmulTensors(tensors).map((t) => t.name)),
+    keep_rows: new Set(tensors.tied ? [tensors.token_embd.name] : []),
+  });
+  const weights = mapWeights(tensors, (t) => handles.get(t.name));
+  weights.token_embd = handles.get(`${tensors.token_embd.name}#rows`) ?? weights.token_embd;
+  const ops = new WasmOps(runtime, config, { n_ctx, n_batch });
+  const info = { threads: runtime.n_threads, simd: runtime.simd, memory_bytes: runtime.memory.buffer.byteLength };
+  return { ops, weights, info, release: () => runtime.terminate() };
+}
+
+/** @implements {import('../../ops_contract.js').BackendOps} */
 export class WasmOps {
   constructor(runtime, config, { n_ctx, n_batch }) {
     this.rt = runtime;
@@ -12,15 +33,13 @@ export class WasmOps {
     this.n_ctx = n_ctx;
     this.n_batch = n_batch;
     const c = config;
-    const q_dim = c.n_heads * c.head_dim;
-    const kv_dim = c.n_kv_heads * c.head_dim;
-    // name -> {ptr, cols}: each buffer holds n_batch rows of `cols` floats.
-    this.buf = {};
-    for (const [name, cols] of [['x', c.dim], ['xb', c.dim], ['xb2', c.dim], ['q', q_dim], ['k', kv_dim], ['v', kv_dim],
-      ['att', q_dim], ['hb', c.hidden_dim], ['hb2', c.hidden_dim], ['logits', c.vocab_size]]) {
-      this.buf[name] = { ptr: runtime.alloc(n_batch * cols * 4), cols };
-    }
-    const max_cols = Math.max(c.dim, c.hidden_dim, q_dim);
+    this.q_dim = c.n_heads * c.head_dim;
+    this.kv_dim = c.n_kv_heads * c.head_dim;
+    // name -> {ptr, cols}: each buffer holds n_batch rows of `cols` floats. xb2 and hb2 are scratch
+    // for the fused ops (a projection added into x, the up half of SwiGLU).
+    const cols = { ...bufferColumns(c), xb2: c.dim, hb2: c.hidden_dim };
+    this.buf = Object.fromEntries(Object.entries(cols).map(([name, n]) => [name, { ptr: runtime.alloc(n_batch * n * 4), cols: n }]));
+    const max_cols = Math.max(c.dim, c.hidden_dim, this.q_dim);
     this.xq = runtime.alloc(n_batch * (max_cols / 32) * runtime.k.q8a_block_bytes());
     this.rope_cs = runtime.alloc(n_batch * c.n_rot * 4);
     this.scores = runtime.alloc(runtime.n_threads * n_ctx * 4);
@@ -29,17 +48,18 @@ export class WasmOps {
     this.kv = Array.from({ length: c.n_layers }, () => ({ k: runtime.alloc(kv_bytes), v: runtime.alloc(kv_bytes) }));
     const half = c.n_rot / 2;
     this.freqs = Float64Array.from({ length: half }, (_, i) => c.rope_theta ** (-(2 * i) / c.n_rot));
+    this.pos0 = 0;
   }
 
   /**
-   * Copy every tensor from the shard Blobs into memory; returns name -> handle {ptr, type, rows, cols}.
+   * Copy every tensor from the shard Blobs into memory; returns name -> handle {ptr, type, layout, rows, cols}.
    * Tensors named in `pack` that the x4 kernels run (Q4_0, Q4_1, Q8_0, rows % 4 == 0) are repacked
-   * on the way in; their handle gets type X4_TYPE_OFFSET + type. Those also in `keep_rows` (tied
-   * embeddings: token lookups need the row layout) keep a row-layout copy under `${name}#rows`.
+   * on the way in (layout x4). Those also in `keep_rows` (tied embeddings: token lookups need the
+   * row layout) keep a row-layout copy under `${name}#rows`.
    */
   static async uploadWeights(runtime, blobs, tensors, { pack = new Set(), keep_rows = new Set() } = {}) {
     const k = runtime.k;
-    const handle = (t, ptr, type = t.type) => ({ ptr, type, cols: t.dims[0], rows: t.dims[1] ?? 1, name: t.name });
+    const handle = (t, ptr, layout = LAYOUT.rows) => ({ ptr, type: t.type, layout, cols: t.dims[0], rows: t.dims[1] ?? 1, name: t.name });
     const x4 = (t) => (pack.has(t.name) ? k.x4_bytes(t.type, t.dims[1] ?? 1, t.dims[0]) : 0);
     const staged = tensors.filter((t) => x4(t) && !keep_rows.has(t.name));
     const staging = staged.length ? runtime.alloc(Math.max(...staged.map((t) => t.n_bytes))) : 0;
@@ -55,7 +75,7 @@ export class WasmOps {
         if (packed_bytes) {
           const ptr = runtime.alloc(packed_bytes);
           if (k.repack_x4(t.type, rows, ptr, t.dims[1], t.dims[0]) !== 0) throw new Error(`cannot repack ${t.name}`);
-          handles.set(t.name, handle(t, ptr, X4_TYPE_OFFSET + t.type));
+          handles.set(t.name, handle(t, ptr, LAYOUT.x4));
         }
       }
     }
@@ -72,7 +92,8 @@ export class WasmOps {
     });
   }
 
-  ropeTable(pos0, n) {
+  setPositions(pos0, n) {
+    this.pos0 = pos0;
     const n_rot = this.c.n_rot;
     const cs = this.rt.f32(this.rope_cs, n * n_rot);
     for (let t = 0; t < n; t++) {
@@ -84,70 +105,88 @@ export class WasmOps {
     }
   }
 
-  /** Normalize rows from..n-1 of src into rows 0..n-from-1 of dst. */
   rmsnorm(src, weight, dst, n, from = 0) {
     const s = this.buf[src];
     this.rt.k.rmsnorm(s.ptr + from * s.cols * 4, weight.ptr, this.buf[dst].ptr, s.cols, this.c.rms_eps, n - from);
   }
 
-  /** out_i = input . W_i for each [W_i, out_i], n rows of input; one parallel job for all of them. */
-  matmuls(input, n, list) {
+  matmuls(input, n, outs, dst, accumulate = false) {
+    const target = accumulate ? this.buf.xb2 : this.buf[dst];
+    this.#matmuls(input, n, outs.map(({ W }) => W), target);
+    let col = 0;
+    for (const { W, bias } of outs) {
+      if (bias) {
+        for (let t = 0; t < n; t++) {
+          const p = target.ptr + (t * target.cols + col) * 4;
+          this.rt.k.add(p, bias.ptr, p, W.rows);
+        }
+      }
+      col += W.rows;
+    }
+    if (accumulate) {
+      const d = this.buf[dst];
+      if (d.cols !== col) throw new Error(`accumulating ${col} columns into ${dst}, which has ${d.cols}`);
+      this.rt.k.add(d.ptr, target.ptr, d.ptr, d.cols * n);
+    }
+  }
+
+  matmulSwiglu(input, n, w_gate, w_up, dst) {
+    const gate = this.buf[dst];
+    const up = this.buf.hb2;
+    this.#matmuls(input, n, [w_gate], gate);
+    this.#matmuls(input, n, [w_up], up);
+    this.rt.k.swiglu(gate.ptr, up.ptr, gate.ptr, gate.cols * n);
+  }
+
+  /** target rows (n of them) = concatenated Ws . input rows, one parallel job for all of them. */
+  #matmuls(input, n, Ws, target) {
     const inp = this.buf[input];
-    if (list.some(([W]) => !FLOAT_TYPES.has(W.type))) this.rt.k.quantize_q8a(inp.ptr, this.xq, inp.cols, n);
-    const a = this.rt.ctl;
-    a[OP] = OP_MATMULS;
-    a[ARGS] = list.length;
-    list.forEach(([W, out], j) => {
-      const o = ARGS + 1 + j * MATMUL_ARGS;
-      const dst = this.buf[out];
-      a[o] = W.type; a[o + 1] = W.ptr; a[o + 2] = this.xq; a[o + 3] = inp.ptr; a[o + 4] = dst.ptr;
-      a[o + 5] = W.cols; a[o + 6] = W.rows; a[o + 7] = n; a[o + 8] = dst.cols;
+    if (Ws.some((W) => !FLOAT_TYPES.has(W.type))) this.rt.k.quantize_q8a(inp.ptr, this.xq, inp.cols, n);
+    let col = 0;
+    const jobs = Ws.map((W) => {
+      if (W.cols !== inp.cols) throw new Error(`${W.name} takes ${W.cols} inputs, ${input} has ${inp.cols}`);
+      const job = { type: W.type, layout: W.layout, W: W.ptr, xq: this.xq, xf: inp.ptr, out: target.ptr + col * 4,
+        n_cols: W.cols, n_rows: W.rows, n_tokens: n, out_stride: target.cols };
+      col += W.rows;
+      return job;
     });
+    if (col > target.cols) throw new Error(`${col} output columns do not fit a buffer of ${target.cols}`);
+    postMatmuls(this.rt.ctl, jobs);
     this.rt.run();
   }
 
-  addBias(name, bias, n) {
-    const b = this.buf[name];
-    for (let t = 0; t < n; t++) this.rt.k.add(b.ptr + t * b.cols * 4, bias.ptr, b.ptr + t * b.cols * 4, b.cols);
-  }
-
-  rope(name, n_heads, n) {
-    const b = this.buf[name];
-    const c = this.c;
-    this.rt.k.rope(b.ptr, this.rope_cs, n_heads, c.head_dim, c.n_rot, c.rope_neox ? 1 : 0, n, b.cols);
-  }
-
-  /** Write the batch's keys and values into layer l's cache at positions pos0.. */
-  kvStore(l, pos0, n) {
+  ropeStore(l, n) {
     const c = this.c;
     const { k } = this.rt;
-    k.kv_store(this.buf.k.ptr, this.kv[l].k, n, c.n_kv_heads, c.head_dim, this.n_ctx, pos0);
-    k.kv_store(this.buf.v.ptr, this.kv[l].v, n, c.n_kv_heads, c.head_dim, this.n_ctx, pos0);
+    const qkv = this.buf.qkv;
+    const k_ptr = qkv.ptr + this.q_dim * 4;
+    const v_ptr = k_ptr + this.kv_dim * 4;
+    const neox = c.rope_neox ? 1 : 0;
+    k.rope(qkv.ptr, this.rope_cs, c.n_heads, c.head_dim, c.n_rot, neox, n, qkv.cols);
+    k.rope(k_ptr, this.rope_cs, c.n_kv_heads, c.head_dim, c.n_rot, neox, n, qkv.cols);
+    k.kv_store(k_ptr, qkv.cols, this.kv[l].k, n, c.n_kv_heads, c.head_dim, this.n_ctx, this.pos0);
+    k.kv_store(v_ptr, qkv.cols, this.kv[l].v, n, c.n_kv_heads, c.head_dim, this.n_ctx, this.pos0);
   }
 
-  attention(l, pos0, n) {
+  attention(l, n) {
     const c = this.c;
-    const a = this.rt.ctl;
-    a[OP] = OP_ATTENTION;
-    const args = [this.buf.q.ptr, this.kv[l].k, this.kv[l].v, this.buf.att.ptr, this.scores, c.n_heads, c.n_kv_heads,
-      c.head_dim, this.n_ctx, pos0, n];
-    args.forEach((v, i) => (a[ARGS + i] = v));
+    postAttention(this.rt.ctl, {
+      q: this.buf.qkv.ptr, q_stride: this.buf.qkv.cols, k_cache: this.kv[l].k, v_cache: this.kv[l].v,
+      out: this.buf.att.ptr, scores: this.scores, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim,
+      n_ctx: this.n_ctx, pos0: this.pos0, n_tokens: n,
+    });
     this.rt.run();
-  }
-
-  add(dst, src, n) {
-    const d = this.buf[dst];
-    this.rt.k.add(d.ptr, this.buf[src].ptr, d.ptr, d.cols * n);
-  }
-
-  swiglu(gate, up, n) {
-    const g = this.buf[gate];
-    this.rt.k.swiglu(g.ptr, this.buf[up].ptr, g.ptr, g.cols * n);
   }
 
   /** The first m rows of logits, as a view into the memory (valid until the next forward). */
   logits(m) {
     return this.rt.f32(this.buf.logits.ptr, m * this.c.vocab_size);
+  }
+
+  argmax(m) {
+    const V = this.c.vocab_size;
+    const l = this.logits(m);
+    return Int32Array.from({ length: m }, (_, t) => argmax(l.subarray(t * V, (t + 1) * V)));
   }
 }
 

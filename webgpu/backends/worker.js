@@ -1,27 +1,37 @@
-// Backend: our own engine, C kernels compiled to WASM, running in a worker (webgpu/engine_worker.js)
-// with helper threads when the page is cross-origin isolated.
+// Backends of our own engine (webgpu/engine_worker.js): the C kernels compiled to WASM, with helper
+// threads when the page is cross-origin isolated, or the WGSL kernels on WebGPU. Both run the same
+// Session in a worker; this is the page's side of it.
 
-import { ModelLoadError, RequestError } from '../errors.js';
+import { BackendError, DeviceLostError, ModelLoadError, RequestError } from '../errors.js';
 
-export class WasmBackend {
-  static id = 'wasm';
+const LABEL = { wasm: 'Our WASM engine', webgpu: 'Our WebGPU engine' };
+
+class WorkerBackend {
+  /** @param {'wasm'|'webgpu'} kind */
+  constructor(kind) {
+    this.kind = kind;
+    this.onDeviceLost = () => {};
+  }
 
   async load(blobs, { threads, contextLength }) {
     this.worker = new Worker(new URL('../engine_worker.js', import.meta.url), { type: 'module' });
     this.pending = new Map(); // id -> handler(msg)
     this.next_id = 1;
-    this.worker.onmessage = ({ data }) => this.pending.get(data.id)?.(data);
+    this.worker.onmessage = ({ data }) => {
+      if (data.type === 'device-lost') this.onDeviceLost(data.message);
+      else this.pending.get(data.id)?.(data);
+    };
     this.worker.onerror = (e) => {
-      for (const handler of this.pending.values()) handler({ type: 'error', message: e.message || 'the engine worker crashed' });
+      for (const handler of this.pending.values()) handler({ type: 'error', kind: 'engine', message: e.message || 'the engine worker crashed' });
     };
     try {
       this.info = await new Promise((resolve, reject) => {
         this.pending.set(undefined, (m) => (m.type === 'loaded' ? resolve(m.info) : reject(new Error(m.message))));
-        this.worker.postMessage({ type: 'load', blobs, n_threads: threads, n_ctx: contextLength });
+        this.worker.postMessage({ type: 'load', backend: this.kind, blobs, n_threads: threads, n_ctx: contextLength });
       });
     } catch (e) {
       this.worker.terminate();
-      throw new ModelLoadError(`Our WASM engine could not load the model: ${e.message}.`, { cause: e });
+      throw new ModelLoadError(`${LABEL[this.kind]} could not load the model: ${e.message}.`, { cause: e });
     } finally {
       this.pending.delete(undefined);
     }
@@ -59,7 +69,7 @@ export class WasmBackend {
           return;
         } else if (m.type === 'error') {
           finished = true;
-          throw new RequestError(m.message);
+          throw workerError(m, this.kind);
         }
       }
     } finally {
@@ -88,10 +98,29 @@ export class WasmBackend {
     return new Promise((resolve, reject) => {
       this.pending.set(id, (m) => {
         this.pending.delete(id);
-        if (m.type === 'error') reject(new RequestError(m.message));
+        if (m.type === 'error') reject(workerError(m, this.kind));
         else resolve(m);
       });
       this.worker.postMessage({ ...msg, id });
     });
+  }
+}
+
+/** The named error for a worker's error message: whose fault it was decides the class. */
+function workerError(m, kind) {
+  if (m.kind === 'request') return new RequestError(m.message);
+  if (m.kind === 'device-lost') return new DeviceLostError(`The GPU stopped working (${m.message}).`);
+  return new BackendError(`${LABEL[kind]} failed: ${m.message}`);
+}
+
+export class WasmBackend extends WorkerBackend {
+  constructor() {
+    super('wasm');
+  }
+}
+
+export class WebGPUBackend extends WorkerBackend {
+  constructor() {
+    super('webgpu');
   }
 }

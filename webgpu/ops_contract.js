@@ -1,0 +1,51 @@
+// The ops contract: what the schedule (webgpu/forward.js) asks of a backend. Every backend (the WASM
+// C kernels, the WebGPU shaders) implements exactly these, on buffers it owns, named below.
+//
+// Activation buffers, n = tokens in the batch (at most n_batch), rows of:
+//   x, xb (dim) · qkv (q_dim + 2*kv_dim: q, then k, then v) · att (q_dim) · hb (hidden_dim) ·
+//   logits (vocab_size)
+// where q_dim = n_heads*head_dim and kv_dim = n_kv_heads*head_dim. The KV cache is per layer,
+// [n_kv_heads][n_ctx][head_dim] for keys and for values.
+//
+// A weight handle is whatever the backend's loader returned for a tensor: the schedule only passes
+// it back. Rows of a weight are output features, columns are input features (GGUF dims [cols, rows]).
+
+/**
+ * @typedef {'x'|'xb'|'qkv'|'att'|'hb'|'logits'} BufferName
+ *
+ * @typedef {object} Projection one output of a mat-vec op: out rows += or = W . input (+ bias)
+ * @property {object} W the weight handle
+ * @property {object|null} [bias] a vector of W.rows values added to each output row
+ *
+ * @typedef {object} BackendOps
+ * @property {(table: object, tokens: number[], dst: BufferName) => void} embed
+ *   dst rows 0..n-1 = rows `tokens` of the embedding table, dequantized.
+ * @property {(pos0: number, n: number) => void} setPositions
+ *   The batch's positions are pos0..pos0+n-1 (RoPE angles, causal masks, KV store offsets).
+ * @property {(src: BufferName, weight: object, dst: BufferName, n: number, from?: number) => void} rmsnorm
+ *   dst rows 0..n-from-1 = rmsnorm(src rows from..n-1) * weight.
+ * @property {(input: BufferName, n: number, outs: Projection[], dst: BufferName, accumulate?: boolean) => void} matmuls
+ *   dst rows = concat over outs of (input . W^T + bias), n rows; accumulate adds into dst instead.
+ * @property {(input: BufferName, n: number, w_gate: object, w_up: object, dst: BufferName) => void} matmulSwiglu
+ *   dst = silu(input . w_gate^T) * (input . w_up^T), n rows.
+ * @property {(layer: number, n: number) => void} ropeStore
+ *   Rotate the q and k parts of qkv at the batch positions, then store k and v in the layer's cache.
+ * @property {(layer: number, n: number) => void} attention
+ *   att = causal softmax(q k^T / sqrt(head_dim)) v over the cache, for the batch's queries.
+ * @property {(m: number) => Float32Array|Promise<Float32Array>} logits
+ *   The first m rows of logits, once the work queued so far is done.
+ * @property {(m: number) => Int32Array|Promise<Int32Array>} argmax
+ *   The arg-max of each of the first m rows of logits (greedy sampling without a logits readback).
+ */
+
+export const BUFFER_NAMES = ['x', 'xb', 'qkv', 'att', 'hb', 'logits'];
+
+// Tokens per forward pass at most: prefill runs in batches of this many.
+export const N_BATCH = 64;
+
+/** Columns of each activation buffer for a model config. */
+export function bufferColumns(c) {
+  const q_dim = c.n_heads * c.head_dim;
+  const kv_dim = c.n_kv_heads * c.head_dim;
+  return { x: c.dim, xb: c.dim, qkv: q_dim + 2 * kv_dim, att: q_dim, hb: c.hidden_dim, logits: c.vocab_size };
+}

@@ -1,0 +1,135 @@
+// A loaded model and its generation loop, backend-neutral: prefill after the cached prefix, decode
+// with the sampler, evaluate for tests, and the KV bookkeeping. A backend only supplies its ops
+// (webgpu/ops_contract.js); this runs the same in the engine worker and in node.
+
+import { createChatTemplate } from './chat_template.js';
+import { Transformer } from './forward.js';
+import { readGGUF } from './gguf.js';
+import { KVCache } from './kv_cache.js';
+import { describeModel } from './model.js';
+import { N_BATCH } from './ops_contract.js';
+import { Sampler, argmax } from './sampler.js';
+import { Detokenizer, createTokenizer } from './tokenizer.js';
+
+// Each backend's loader: (blobs, gguf, model, options) -> {ops, weights, info, release}.
+const LOADERS = {
+  wasm: async () => (await import('./backends/wasm/ops.js')).createWasmOps,
+  webgpu: async () => (await import('./backends/webgpu/ops.js')).createWebGPUOps,
+};
+
+/**
+ * Load GGUF shards (Blobs, in order) onto a backend.
+ * @param {Blob[]} blobs
+ * @param {{backend: 'wasm'|'webgpu', n_ctx: number, n_threads?: number, gpu?: GPU, onDeviceLost?: Function,
+ *          limits?: object}} options
+ */
+export async function createSession(blobs, { backend, n_ctx, n_threads = 1, gpu, onDeviceLost, limits }) {
+  if (!(backend in LOADERS)) throw new Error(`no engine backend "${backend}"`);
+  const gguf = await readGGUF(blobs);
+  const model = describeModel(gguf);
+  if (!model.support.ok) throw new Error(model.support.reason);
+  const tokenizer = createTokenizer(gguf.metadata);
+  const template = createChatTemplate(gguf.metadata, tokenizer);
+  n_ctx = Math.min(n_ctx, model.config.context_length);
+  const load = await LOADERS[backend]();
+  const { ops, weights, info, release } = await load(blobs, gguf, model,
+    { n_ctx, n_batch: N_BATCH, n_threads, gpu, onDeviceLost, limits });
+  const transformer = new Transformer(model.config, weights, ops, { n_ctx, n_batch: N_BATCH });
+  return new Session({ transformer, tokenizer, template, config: model.config, release,
+    info: { ...info, backend, n_ctx, arch: model.config.arch, reason: model.support.reason } });
+}
+
+export class Session {
+  constructor({ transformer, tokenizer, template, config, info, release = () => {} }) {
+    this.transformer = transformer;
+    this.tokenizer = tokenizer;
+    this.template = template;
+    this.config = config;
+    this.info = info;
+    this.kv = new KVCache(transformer.n_ctx);
+    this.release = release;
+  }
+
+  /** The chat prompt for messages, as text and as tokens. */
+  renderPrompt(messages) {
+    const text = this.template(messages, { add_generation_prompt: true });
+    return { text, tokens: this.tokenizer.encode(text) };
+  }
+
+  /** Run tokens after the cached prefix `from`; resolves to the last row's logits or arg-max. */
+  async prefill(tokens, from, want = 'logits') {
+    this.kv.truncate(from);
+    let out = null;
+    for (let i = from; i < tokens.length; i += N_BATCH) {
+      const chunk = tokens.slice(i, i + N_BATCH);
+      // The KV cache forgets the chunk unless the forward pass completes.
+      out = await this.transformer.forward(chunk, i, chunk.length - 1, want);
+      this.kv.append(chunk);
+    }
+    return out;
+  }
+
+  /**
+   * Generate a reply to messages. Yields {type: 'prefilled', prompt_tokens, cached_prompt_tokens},
+   * then {type: 'token', text} per token, then {type: 'done', finish_reason, ...usage}.
+   * aborted(): polled after every token.
+   */
+  async *generate(messages, params, aborted = () => false) {
+    const { tokenizer, kv } = this;
+    const { tokens } = this.renderPrompt(messages);
+    if (tokens.length >= kv.n_ctx) {
+      throw new RangeError(`The conversation is ${tokens.length} tokens, more than this model's ${kv.n_ctx}-token context. Start a new chat.`);
+    }
+    const cached = params.cache_prompt === false ? 0 : kv.reusable(tokens);
+    const sampler = new Sampler(params);
+    // Greedy sampling with no penalties needs only the arg-max: a GPU backend reads back one id.
+    const want = sampler.isGreedy ? 'argmax' : 'logits';
+    let out = await this.prefill(tokens, cached, want);
+    yield { type: 'prefilled', prompt_tokens: tokens.length, cached_prompt_tokens: cached };
+
+    const detok = new Detokenizer(tokenizer);
+    const history = tokens.slice();
+    let finish_reason = 'stop';
+    let n_gen = 0;
+    for (;;) {
+      const V = this.config.vocab_size;
+      const next = want === 'argmax' ? out[out.length - 1] : sampler.sample(out.subarray(out.length - V), history);
+      if (tokenizer.isEog(next)) break;
+      const text = detok.push(next);
+      yield { type: 'token', text };
+      history.push(next);
+      if (++n_gen >= params.max_tokens || kv.n_past >= kv.n_ctx) {
+        finish_reason = 'length';
+        break;
+      }
+      out = await this.transformer.forward([next], kv.n_past, 0, want);
+      kv.append([next]);
+      if (await aborted()) {
+        finish_reason = 'abort';
+        break;
+      }
+    }
+    const rest = detok.flush();
+    if (rest) yield { type: 'token', text: rest, n: 0 };
+    yield { type: 'done', finish_reason, prompt_tokens: tokens.length, cached_prompt_tokens: cached, completion_tokens: n_gen };
+  }
+
+  /** Logits for a token sequence from position 0: arg-max at every position, full rows for `rows`. */
+  async evaluate(tokens, rows = []) {
+    const V = this.config.vocab_size;
+    this.kv.clear();
+    const top = new Int32Array(tokens.length);
+    const wanted = new Map();
+    for (let i = 0; i < tokens.length; i += this.transformer.n_batch) {
+      const chunk = tokens.slice(i, i + this.transformer.n_batch);
+      const logits = await this.transformer.forward(chunk, i, 0);
+      this.kv.append(chunk);
+      for (let t = 0; t < chunk.length; t++) {
+        const row = logits.subarray(t * V, (t + 1) * V);
+        top[i + t] = argmax(row);
+        if (rows.includes(i + t)) wanted.set(i + t, row.slice());
+      }
+    }
+    return { argmax: top, logits: rows.map((r) => wanted.get(r)) };
+  }
+}
