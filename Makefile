@@ -52,7 +52,7 @@ node:
 	@command -v npm >/dev/null 2>&1 || { $(APT) update -q && $(APT) install -y -q nodejs npm; }
 
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { $(APT) update -q && $(APT) install -y -q chromium; }
+	@{ command -v chromium && ldconfig -p | grep -q libvulkan.so.1; } >/dev/null 2>&1 || { $(APT) update -q && $(APT) install -y -q chromium libvulkan1; }
 
 model: install
 	$(BIN)/inpage models pull $(MODEL)

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("text/javascript", ".mjs")
+mimetypes.add_type("text/plain", ".wgsl")
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -12,7 +12,7 @@ VENDOR = {
     "jinja/index.js": "@huggingface/jinja/dist/index.js",
 }
 
-ENGINE_SUFFIXES = {".js", ".wasm"}
+ENGINE_SUFFIXES = {".js", ".wasm", ".wgsl"}
 
 
 @bp.get("/vendor/<path:name>")

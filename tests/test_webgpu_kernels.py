@@ -1,0 +1,214 @@
+"""Every WebGPU kernel against numpy, run in node on Dawn (SwiftShader here, no GPU needed).
+
+Shapes are not multiples of the workgroup, tile or block sizes; tensors are split across
+bindings; inputs include zero rows and large magnitudes. One node run takes every case.
+"""
+import json
+import os
+import subprocess
+
+import gguf
+import numpy as np
+import pytest
+
+from .test_kernels import ALL_TYPES, Q, random_rows
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SWIFTSHADER = "/usr/lib/chromium/vk_swiftshader_icd.json"
+K_QUANTS = (Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K)
+
+
+def node_env():
+    env = dict(os.environ, XDG_RUNTIME_DIR=os.environ.get("XDG_RUNTIME_DIR", "/tmp"))
+    if os.path.exists(SWIFTSHADER) and "VK_ICD_FILENAMES" not in os.environ:
+        env["VK_ICD_FILENAMES"] = SWIFTSHADER
+    return env
+
+
+class Cases:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.cases = []
+        self.checks = []
+
+    def file(self, array):
+        name = f"in-{len(os.listdir(self.tmp))}.bin"
+        np.ascontiguousarray(array).tofile(self.tmp / name)
+        return name
+
+    def add(self, kernel, buffers, args, output, check, extra_outputs=()):
+        self.cases.append({"kernel": kernel, "buffers": {k: self.file(v) for k, v in buffers.items()}, "args": args,
+                           "output": output, "extra_outputs": list(extra_outputs)})
+        self.checks.append((len(self.cases) - 1, output, list(extra_outputs), check))
+
+    def run(self):
+        spec = self.tmp / "cases.json"
+        spec.write_text(json.dumps(self.cases))
+        r = subprocess.run(["node", "--import", "./webgpu/node/register.js", "tests/webgpu_kernels.mjs", str(spec)],
+                           cwd=ROOT, env=node_env(), capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        print(r.stdout.strip())
+        read = lambda i, name, dtype: np.fromfile(self.tmp / f"out-{i}-{name}.bin", dtype=dtype)  # noqa: E731
+        return [(check, lambda dtype, i=i, name=name: read(i, name, dtype),
+                 {n: (lambda dtype, i=i, n=n: read(i, n, dtype)) for n in extras}) for i, name, extras, check in self.checks]
+
+
+def assert_close(name, expected, got, rtol, atol):
+    err = np.abs(expected - got)
+    bad = err > atol + rtol * np.abs(expected)
+    if bad.any():
+        idx = np.argwhere(bad)[:5]
+        pairs = [(tuple(i), float(expected[tuple(i)]), float(got[tuple(i)])) for i in idx]
+        pytest.fail(f"{name}: {bad.sum()} of {bad.size} differ, max error {err.max():.4g}; first (index, expected, got): {pairs}")
+
+
+def cols_of(qtype):
+    return 768 if qtype in K_QUANTS else 160
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    rng = np.random.default_rng(2024)
+    cases = Cases(tmp_path_factory.mktemp("webgpu"))
+
+    # Mat-vec for every type: 37 rows (not a multiple of any workgroup), 11 tokens (one full tile
+    # of 8 and a partial one), a zero input row and a large-magnitude one.
+    for qtype in ALL_TYPES:
+        n_rows, n_cols, n_tok = 37, cols_of(qtype), 11
+        raw, w = random_rows(qtype, n_rows, n_cols, rng)
+        x = rng.standard_normal((n_tok, n_cols)).astype(np.float32)
+        x[3] = 0
+        x[5] *= 1000
+        expected = x @ w.T
+
+        def check(get, extras, expected=expected, qtype=qtype):
+            got = get(np.float32).reshape(11, 40)[:, 2:39]
+            assert_close(f"matvec {qtype.name}", expected, got, 1e-4, 1e-3 * np.abs(expected).max())
+        cases.add("matvec", {"w": raw, "x": x, "out": np.zeros((n_tok, 40), np.float32)},
+                  {"parts": [{"buffer": "w", "rows": n_rows, "type": int(qtype)}], "n_cols": n_cols, "n_tokens": n_tok,
+                   "x_stride": n_cols, "out_stride": 40, "out_offset": 2}, "out", check)
+
+    # One tensor split by rows across three bindings, plus a bias, added into the output (residual).
+    raw, w = random_rows(Q.Q4_0, 29, 96, rng)
+    x = rng.standard_normal((3, 96)).astype(np.float32)
+    bias = rng.standard_normal(29).astype(np.float32)
+    start = rng.standard_normal((3, 29)).astype(np.float32)
+    row_bytes = raw.shape[1]
+    parts = {"w0": raw[:10], "w1": raw[10:20], "w2": raw[20:]}
+
+    def check_split(get, extras, expected=start + x @ w.T + bias):
+        assert_close("matvec split+bias+accumulate", expected, get(np.float32).reshape(3, 29), 1e-4, 1e-4)
+    cases.add("matvec", {**parts, "x": x, "bias": bias, "out": start},
+              {"parts": [{"buffer": k, "rows": len(v), "type": int(Q.Q4_0)} for k, v in parts.items()], "n_cols": 96,
+               "n_tokens": 3, "x_stride": 96, "out_stride": 29, "mode": "accumulate"}, "out", check_split)
+    assert row_bytes == 3 * 18
+
+    # SwiGLU: gate Q4_K and up Q6_K (a Q4_K_M layer), 19 rows, 9 tokens.
+    g_raw, g = random_rows(Q.Q4_K, 19, 512, rng)
+    u_raw, u = random_rows(Q.Q6_K, 19, 512, rng)
+    x = rng.standard_normal((9, 512)).astype(np.float32) * np.float32(0.1)
+    gx, ux = x @ g.T, x @ u.T
+
+    with np.errstate(over="ignore"):
+        swiglu = gx / (1 + np.exp(-gx)) * ux
+
+    def check_swiglu(get, extras, expected=swiglu):
+        assert_close("matvec swiglu", expected, get(np.float32).reshape(9, 19), 1e-4, 1e-4 * np.abs(expected).max())
+    cases.add("matvec", {"g": g_raw, "u": u_raw, "x": x, "out": np.zeros((9, 19), np.float32)},
+              {"parts": [{"buffer": "g", "rows": 19, "type": int(Q.Q4_K)}, {"buffer": "u", "rows": 19, "type": int(Q.Q6_K)}],
+               "n_cols": 512, "n_tokens": 9, "x_stride": 512, "out_stride": 19, "mode": "swiglu"}, "out", check_swiglu)
+
+    # Embedding lookup from a Q8_0 table split across two bindings.
+    raw, table = random_rows(Q.Q8_0, 41, 64, rng)
+    tokens = [40, 0, 17, 23, 17]
+
+    def check_embed(get, extras, expected=table[tokens]):
+        assert_close("embed", expected, get(np.float32).reshape(5, 64), 0, 0)
+    cases.add("embed", {"t0": raw[:23], "t1": raw[23:], "out": np.zeros((5, 64), np.float32)},
+              {"parts": [{"buffer": "t0", "rows": 23, "type": int(Q.Q8_0)}, {"buffer": "t1", "rows": 18, "type": int(Q.Q8_0)}],
+               "n_cols": 64, "tokens": tokens, "out_stride": 64}, "out", check_embed)
+
+    # RMSNorm of rows 2.. of 5 (the final norm skips rows whose logits are not needed).
+    src = rng.standard_normal((5, 300)).astype(np.float32) * np.float32(50)
+    weight = rng.standard_normal(300).astype(np.float32)
+
+    def check_rmsnorm(get, extras, src=src, weight=weight):
+        rows = src[2:]
+        expected = rows / np.sqrt((rows.astype(np.float64) ** 2).mean(axis=1, keepdims=True) + 1e-5) * weight
+        assert_close("rmsnorm", expected, get(np.float32).reshape(5, 300)[:3], 1e-5, 1e-5)
+    cases.add("rmsnorm", {"src": src, "weight": weight, "out": np.zeros((5, 300), np.float32)},
+              {"cols": 300, "n": 5, "from": 2, "eps": 1e-5}, "out", check_rmsnorm)
+
+    # RoPE + KV store, both pairings, GQA (6 heads, 2 KV heads), partial rotation, positions 5..7.
+    for neox in (False, True):
+        cfg = {"n_heads": 6, "n_kv_heads": 2, "head_dim": 16, "n_rot": 12, "rope_neox": neox}
+        n, pos0, n_ctx = 3, 5, 9
+        qkv = rng.standard_normal((n, (6 + 4) * 16)).astype(np.float32)
+        half = 6
+        freqs = 10000.0 ** (-np.arange(half) * 2 / 12)
+        angles = (pos0 + np.arange(n))[:, None] * freqs[None]
+        cs = np.stack([np.cos(angles), np.sin(angles)], axis=-1).reshape(n, 12).astype(np.float32)
+
+        def rotate(v, neox=neox, angles=angles):
+            v = v.copy()
+            c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
+            a, b = (np.arange(half), np.arange(half) + half) if neox else (2 * np.arange(half), 2 * np.arange(half) + 1)
+            x0, x1 = v[..., a].copy(), v[..., b].copy()
+            v[..., a] = x0 * c - x1 * s
+            v[..., b] = x0 * s + x1 * c
+            return v
+
+        heads = qkv.reshape(n, 10, 16)
+        q, k, v = rotate(heads[:, :6]), rotate(heads[:, 6:8]), heads[:, 8:]
+
+        def check_rope(get, extras, q=q, k=k, v=v, neox=neox, pos0=pos0, n=n):
+            got = get(np.float32).reshape(n, 10, 16)
+            assert_close(f"rope q (neox={neox})", q, got[:, :6], 1e-5, 1e-5)
+            assert_close(f"rope k (neox={neox})", k, got[:, 6:8], 1e-5, 1e-5)
+            kc = extras["k_cache"](np.float32).reshape(2, 9, 16)
+            vc = extras["v_cache"](np.float32).reshape(2, 9, 16)
+            assert_close("k cache", k.transpose(1, 0, 2), kc[:, pos0:pos0 + n], 1e-5, 1e-5)
+            assert_close("v cache", v.transpose(1, 0, 2), vc[:, pos0:pos0 + n], 0, 0)
+            assert not kc[:, :pos0].any() and not vc[:, pos0 + n:].any()
+        cases.add("rope", {"out": qkv, "k_cache": np.zeros((2, 9, 16), np.float32), "v_cache": np.zeros((2, 9, 16), np.float32)},
+                  {"config": cfg, "n_ctx": n_ctx, "pos0": pos0, "n": n, "head": cs.ravel().tolist()}, "out", check_rope,
+                  extra_outputs=["k_cache", "v_cache"])
+
+    # Attention: 6 heads over 2 KV heads, head_dim 64, 3 queries at positions 200..202 (two key tiles).
+    cfg = {"n_heads": 6, "n_kv_heads": 2, "head_dim": 64, "n_rot": 64, "rope_neox": False}
+    n, pos0, n_ctx = 3, 200, 260
+    qkv = rng.standard_normal((n, 10 * 64)).astype(np.float32)
+    kc = rng.standard_normal((2, n_ctx, 64)).astype(np.float32) * 3
+    vc = rng.standard_normal((2, n_ctx, 64)).astype(np.float32)
+    expected = np.zeros((n, 6, 64))
+    for t in range(n):
+        for h in range(6):
+            keys = pos0 + t + 1
+            s = kc[h // 3, :keys] @ qkv[t, h * 64:(h + 1) * 64] / 8.0
+            p = np.exp(s - s.max())
+            expected[t, h] = (p / p.sum()) @ vc[h // 3, :keys]
+
+    def check_attention(get, extras, expected=expected):
+        assert_close("attention", expected, get(np.float32).reshape(n, 6, 64), 1e-4, 1e-5)
+    cases.add("attention", {"qkv": qkv, "k_cache": kc, "v_cache": vc, "out": np.zeros((n, 6, 64), np.float32)},
+              {"config": cfg, "n_ctx": n_ctx, "pos0": pos0, "n": n}, "out", check_attention)
+
+    # Arg-max: 3 rows of 1000, the first of two equal maxima wins.
+    logits = rng.standard_normal((3, 1000)).astype(np.float32)
+    logits[1, [7, 901]] = 50
+    logits[2] = -1e30
+
+    def check_argmax(get, extras):
+        assert get(np.uint32)[:3].tolist() == [int(logits[0].argmax()), 7, 0]
+    cases.add("argmax", {"logits": logits, "out": np.zeros(3, np.uint32)}, {"n": 1000, "m": 3}, "out", check_argmax)
+    return cases.run()
+
+
+def test_every_webgpu_kernel_matches_numpy(results):
+    failures = []
+    for check, get, extras in results:
+        try:
+            check(get, extras)
+        except AssertionError as e:
+            failures.append(str(e).splitlines()[0])
+    assert not failures, "\n".join(failures)

@@ -1,0 +1,89 @@
+// Causal attention over one layer's KV cache with an online softmax: one workgroup per (query head,
+// token); keys in tiles of WG, each thread scores one key of the tile, then thread i accumulates
+// output dim i. Grouped-query heads share their KV head. head_dim <= WG.
+
+const WG = 128u;
+
+// Field order as PARAMS in attention.js.
+struct Params {
+  n_heads: u32,
+  n_kv_heads: u32,
+  head_dim: u32,
+  n_ctx: u32,
+  pos0: u32,
+  q_stride: u32,   // floats between rows of q (q is the start of each qkv row)
+  out_stride: u32,
+  scale: f32,      // 1 / sqrt(head_dim)
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(2) var<storage, read> k_cache: array<f32>;
+@group(0) @binding(3) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+var<workgroup> q_s: array<f32, WG>;
+var<workgroup> p_s: array<f32, WG>;
+var<workgroup> red: array<f32, WG>;
+
+fn reduce(li: u32, take_max: bool) -> f32 {
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (li < s) {
+      red[li] = select(red[li] + red[li + s], max(red[li], red[li + s]), take_max);
+    }
+  }
+  workgroupBarrier();
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(WG)
+fn attention(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let h = wg.x;
+  let t = wg.y;
+  let hd = params.head_dim;
+  let kv_head = h / (params.n_heads / params.n_kv_heads);
+  let cache0 = kv_head * params.n_ctx * hd;
+  let n_keys = params.pos0 + t + 1u;
+  if (li < hd) {
+    q_s[li] = qkv[t * params.q_stride + h * hd + li];
+  }
+  workgroupBarrier();
+  var m = -3.0e38;
+  var l = 0.0;
+  var acc = 0.0;
+  for (var start = 0u; start < n_keys; start += WG) {
+    let j = start + li;
+    var s = -3.0e38;
+    if (j < n_keys) {
+      let k0 = cache0 + j * hd;
+      var d = 0.0;
+      for (var i = 0u; i < hd; i++) {
+        d += q_s[i] * k_cache[k0 + i];
+      }
+      s = d * params.scale;
+    }
+    red[li] = s;
+    let m_new = max(m, reduce(li, true));
+    let p = select(0.0, exp(s - m_new), j < n_keys);
+    p_s[li] = p;
+    red[li] = p;
+    let tile_sum = reduce(li, false);
+    let corr = exp(m - m_new);
+    l = l * corr + tile_sum;
+    acc *= corr;
+    if (li < hd) {
+      let n = min(WG, n_keys - start);
+      for (var jj = 0u; jj < n; jj++) {
+        acc += p_s[jj] * v_cache[cache0 + (start + jj) * hd + li];
+      }
+    }
+    m = m_new;
+    workgroupBarrier();
+  }
+  if (li < hd) {
+    out[t * params.out_stride + h * hd + li] = acc / l;
+  }
+}

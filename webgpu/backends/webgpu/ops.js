@@ -1,0 +1,258 @@
+// The schedule's ops (webgpu/ops_contract.js) on WebGPU: weights stay packed as GGUF stores them, in
+// storage buffers (split by rows where a tensor passes the binding limit); activations and the KV
+// cache are f32. A forward pass is one compute pass and one submit, ending in one readback: the
+// logits rows, or only their arg-max (greedy decoding).
+
+import { mapWeights } from '../../model.js';
+import { bufferColumns } from '../../ops_contract.js';
+import { Argmax } from './argmax.js';
+import { Attention } from './attention.js';
+import { maxBinding, planDevice, requestDevice, rowBytes } from './device.js';
+import { Dispatcher } from './dispatcher.js';
+import { MAX_PARTS, MODE, QuantMatvec } from './quant_matvec.js';
+import { RMSNorm } from './rmsnorm.js';
+import { RopeStore } from './rope_store.js';
+
+const OPS_PER_LAYER = 8;
+
+/**
+ * Load a described model onto a WebGPU device; returns {ops, weights, info, release, loseDevice}.
+ * gpu: navigator.gpu, or Dawn's in node. limits: lower the device's binding limit (tests of
+ * split tensors). onDeviceLost(message): the device was lost or raised an error.
+ */
+export async function createWebGPUOps(blobs, gguf, model, { n_ctx, n_batch, gpu = globalThis.navigator?.gpu, onDeviceLost = () => {},
+  limits = {} }) {
+  const { device, description } = await requestDevice(gpu);
+  const device_limits = { ...device.limits, maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
+    maxBufferSize: device.limits.maxBufferSize, ...limits };
+  const plan = planDevice(model, device_limits, { n_batch, n_ctx });
+  if (!plan.ok) {
+    device.destroy();
+    throw new Error(`this GPU cannot hold the model: ${plan.reason}`);
+  }
+  let released = false;
+  device.lost.then((info) => released || onDeviceLost(info.message || `device lost (${info.reason})`));
+  device.addEventListener?.('uncapturederror', (e) => released || onDeviceLost(e.error?.message ?? 'a GPU error'));
+  const handles = await uploadWeights(device, blobs, gguf.tensors, maxBinding(device_limits));
+  const weights = mapWeights(model.tensors, (t) => handles.get(t.name));
+  const kernels = {
+    matvec: await QuantMatvec.create(device, description), rmsnorm: await RMSNorm.create(device), rope: await RopeStore.create(device),
+    attention: await Attention.create(device), argmax: await Argmax.create(device),
+  };
+  const ops = new WebGPUOps(device, kernels, model.config, { n_ctx, n_batch });
+  return {
+    ops, weights,
+    info: { threads: 1, adapter: description, weight_bytes: plan.bytes },
+    release: () => {
+      released = true;
+      device.destroy();
+    },
+    loseDevice: () => device.destroy(),
+  };
+}
+
+/**
+ * Copy each tensor from the shard Blobs into storage buffers: name -> {name, type, rows, cols, parts}.
+ * parts: [{buffer, rows, type}], rows split so each part fits max_bytes. 1-D tensors (norms,
+ * biases) become f32 vectors.
+ */
+async function uploadWeights(device, blobs, tensors, max_bytes) {
+  const handles = new Map();
+  for (const [i, blob] of blobs.entries()) {
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    for (const t of tensors) {
+      if (t.shard !== i) continue;
+      const src = bytes.subarray(t.offset, t.offset + t.n_bytes);
+      const cols = t.dims[0];
+      const rows = t.dims[1] ?? 1;
+      if (t.dims.length === 1) {
+        const values = t.type_name === 'F32' ? new Float32Array(src.slice().buffer) : vectorToF32(t, src);
+        handles.set(t.name, { name: t.name, type: 0, rows: 1, cols, parts: [{ buffer: storage(device, t.name, new Uint8Array(values.buffer)), rows: 1, type: 0 }] });
+        continue;
+      }
+      const row_bytes = rowBytes(t);
+      const per_part = Math.max(1, Math.floor(max_bytes / row_bytes));
+      const parts = [];
+      for (let r = 0; r < rows; r += per_part) {
+        const n = Math.min(per_part, rows - r);
+        parts.push({ buffer: storage(device, `${t.name}[${r}:${r + n}]`, src.subarray(r * row_bytes, (r + n) * row_bytes)), rows: n, type: t.type });
+      }
+      handles.set(t.name, { name: t.name, type: t.type, rows, cols, parts });
+    }
+  }
+  return handles;
+}
+
+function storage(device, label, bytes) {
+  const buffer = device.createBuffer({ label, size: Math.ceil(bytes.byteLength / 4) * 4 + 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+  new Uint8Array(buffer.getMappedRange()).set(bytes);
+  buffer.unmap();
+  return buffer;
+}
+
+function vectorToF32(t, src) {
+  if (t.type_name !== 'F16') throw new Error(`vector ${t.name} is ${t.type_name}; the WebGPU backend takes F32 or F16 vectors`);
+  const h = new Uint16Array(src.slice().buffer);
+  return Float32Array.from(h, halfToFloat);
+}
+
+function halfToFloat(h) {
+  const e = (h >> 10) & 31;
+  const m = h & 1023;
+  const v = e === 0 ? m * 2 ** -24 : e === 31 ? (m ? NaN : Infinity) : (1 + m / 1024) * 2 ** (e - 15);
+  return h & 0x8000 ? -v : v;
+}
+
+/** @implements {import('../../ops_contract.js').BackendOps} */
+export class WebGPUOps {
+  constructor(device, kernels, config, { n_ctx, n_batch }) {
+    this.device = device;
+    this.k = kernels;
+    this.c = config;
+    this.n_ctx = n_ctx;
+    this.n_batch = n_batch;
+    const c = config;
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    this.cols = bufferColumns(c);
+    this.buf = Object.fromEntries(Object.entries(this.cols).map(([name, cols]) => [name, device.createBuffer({ label: name, size: n_batch * cols * 4, usage })]));
+    this.ids = device.createBuffer({ label: 'ids', size: n_batch * 4, usage });
+    const read = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+    this.readback = { logits: device.createBuffer({ label: 'logits readback', size: n_batch * c.vocab_size * 4, usage: read }),
+      ids: device.createBuffer({ label: 'ids readback', size: n_batch * 4, usage: read }) };
+    const kv_bytes = c.n_kv_heads * n_ctx * c.head_dim * 4;
+    this.kv = Array.from({ length: c.n_layers }, (_, l) => ({
+      k: device.createBuffer({ label: `k cache ${l}`, size: kv_bytes, usage }),
+      v: device.createBuffer({ label: `v cache ${l}`, size: kv_bytes, usage }),
+    }));
+    // Per step: the RoPE table (n_batch rows of n_rot/2 cos/sin pairs) heads the uniform arena.
+    this.dispatcher = new Dispatcher(device, { n_slots: c.n_layers * OPS_PER_LAYER + 8, head_bytes: n_batch * c.n_rot * 4 });
+    this.freqs = Float64Array.from({ length: c.n_rot / 2 }, (_, i) => c.rope_theta ** (-(2 * i) / c.n_rot));
+    this.biases = new Map(); // concatenated q|k|v biases, by the key of their matmuls
+    this.host_logits = new Float32Array(n_batch * c.vocab_size);
+    this.pos0 = 0;
+    this.forwards = 0;
+  }
+
+  /** Dispatches and submits so far, and per forward pass. */
+  stats() {
+    const { dispatches, submits } = this.dispatcher.stats;
+    const f = Math.max(this.forwards, 1);
+    return { forwards: this.forwards, dispatches, submits, dispatches_per_forward: dispatches / f, submits_per_forward: submits / f };
+  }
+
+  embed(table, tokens, dst) {
+    this.dispatcher.begin();
+    this.forwards++;
+    this.#run(this.k.matvec.embed({ key: `embed:${table.name}:${dst}`, parts: table.parts, n_cols: table.cols, tokens,
+      out: this.buf[dst], out_stride: this.cols[dst] }));
+  }
+
+  setPositions(pos0, n) {
+    this.pos0 = pos0;
+    const n_rot = this.c.n_rot;
+    const cs = this.dispatcher.head(n * n_rot);
+    for (let t = 0; t < n; t++) {
+      for (let i = 0; i < this.freqs.length; i++) {
+        const angle = (pos0 + t) * this.freqs[i];
+        cs[t * n_rot + 2 * i] = Math.cos(angle);
+        cs[t * n_rot + 2 * i + 1] = Math.sin(angle);
+      }
+    }
+  }
+
+  rmsnorm(src, weight, dst, n, from = 0) {
+    this.#run(this.k.rmsnorm.call({ key: `rmsnorm:${src}:${weight.name}:${dst}`, src: this.buf[src], weight: weight.parts[0].buffer,
+      dst: this.buf[dst], cols: this.cols[src], n, from, eps: this.c.rms_eps }));
+  }
+
+  matmuls(input, n, outs, dst, accumulate = false) {
+    const parts = outs.flatMap(({ W }) => W.parts);
+    const names = outs.map(({ W }) => W.name).join('|');
+    const bias = outs.some((o) => o.bias) ? this.#bias(names, outs) : null;
+    const cols = outs[0].W.cols;
+    if (cols !== this.cols[input]) throw new Error(`${outs[0].W.name} takes ${cols} inputs, ${input} has ${this.cols[input]}`);
+    // Up to MAX_PARTS parts per dispatch; a split vocabulary may need more than one.
+    for (let p = 0, row = 0; p < parts.length; p += MAX_PARTS) {
+      const chunk = parts.slice(p, p + MAX_PARTS);
+      this.#run(this.k.matvec.matvec({
+        key: `matvec:${input}:${names}#${p}:${dst}`, parts: chunk, n_cols: cols, n_tokens: n, x: this.buf[input],
+        x_stride: this.cols[input], out: this.buf[dst], out_stride: this.cols[dst], out_offset: row,
+        mode: accumulate ? MODE.accumulate : MODE.write,
+        bias: bias && p === 0 && parts.length <= MAX_PARTS ? bias : null,
+      }));
+      row += chunk.reduce((r, q) => r + q.rows, 0);
+    }
+    if (bias && parts.length > MAX_PARTS) throw new Error('biases on a projection split into more than 4 parts');
+  }
+
+  matmulSwiglu(input, n, w_gate, w_up, dst) {
+    this.#run(this.k.matvec.matvec({
+      key: `swiglu:${input}:${w_gate.name}:${dst}`, parts: [w_gate.parts[0], w_up.parts[0]], n_cols: w_gate.cols, n_tokens: n,
+      x: this.buf[input], x_stride: this.cols[input], out: this.buf[dst], out_stride: this.cols[dst], mode: MODE.swiglu,
+    }));
+  }
+
+  ropeStore(l, n) {
+    this.#run(this.k.rope.call({ key: `rope:${l}`, c: this.c, qkv: this.buf.qkv, k_cache: this.kv[l].k, v_cache: this.kv[l].v,
+      cs: { buffer: this.dispatcher.arena, offset: 0 }, n_ctx: this.n_ctx, pos0: this.pos0, n }));
+  }
+
+  attention(l, n) {
+    this.#run(this.k.attention.call({ key: `attention:${l}`, c: this.c, qkv: this.buf.qkv, k_cache: this.kv[l].k,
+      v_cache: this.kv[l].v, out: this.buf.att, n_ctx: this.n_ctx, pos0: this.pos0, n }));
+  }
+
+  async logits(m) {
+    const bytes = m * this.c.vocab_size * 4;
+    this.dispatcher.submit((enc) => enc.copyBufferToBuffer(this.buf.logits, 0, this.readback.logits, 0, bytes));
+    const out = this.host_logits.subarray(0, m * this.c.vocab_size);
+    await this.#read(this.readback.logits, bytes, (range) => out.set(new Float32Array(range)));
+    return out;
+  }
+
+  async argmax(m) {
+    this.#run(this.k.argmax.call({ key: 'argmax', logits: this.buf.logits, ids: this.ids, n: this.c.vocab_size, m }));
+    this.dispatcher.submit((enc) => enc.copyBufferToBuffer(this.ids, 0, this.readback.ids, 0, m * 4));
+    let ids = null;
+    await this.#read(this.readback.ids, m * 4, (range) => (ids = new Int32Array(range.slice(0))));
+    return ids;
+  }
+
+  #run(call) {
+    this.dispatcher.dispatch(call);
+  }
+
+  async #read(buffer, bytes, take) {
+    try {
+      await buffer.mapAsync(GPUMapMode.READ, 0, bytes);
+    } catch (e) {
+      // A lost device rejects the map; say so, so the engine falls back instead of failing.
+      const lost = await Promise.race([this.device.lost.then(() => true), new Promise((r) => setTimeout(() => r(false), 100))]);
+      throw Object.assign(new Error(`reading results from the GPU failed: ${e.message}`), { deviceLost: lost });
+    }
+    try {
+      take(buffer.getMappedRange(0, bytes));
+    } finally {
+      buffer.unmap();
+    }
+  }
+
+  /** The biases of outs, concatenated in one vector (zeros where a projection has none). */
+  #bias(key, outs) {
+    if (!this.biases.has(key)) {
+      const rows = outs.reduce((n, { W }) => n + W.rows, 0);
+      const buffer = this.device.createBuffer({ label: `bias ${key}`, size: rows * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      let at = 0;
+      for (const { W, bias } of outs) {
+        if (bias) {
+          const enc = this.device.createCommandEncoder();
+          enc.copyBufferToBuffer(bias.parts[0].buffer, 0, buffer, at * 4, W.rows * 4);
+          this.device.queue.submit([enc.finish()]);
+        }
+        at += W.rows;
+      }
+      this.biases.set(key, buffer);
+    }
+    return this.biases.get(key);
+  }
+}
