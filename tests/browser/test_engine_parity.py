@@ -1,13 +1,10 @@
 """Our WASM engine against the numpy reference and against llama.cpp (wllama) in the same page."""
 import base64
 
-import gguf
 import numpy as np
 import pytest
 
 from models import reference
-from models.pull import DEFAULT_MODEL
-from models.store import Store
 
 SETUP = """async () => {
   const { createEngine } = await import('/webgpu/engine.js');
@@ -106,15 +103,6 @@ def engines(browser, live_server):
     assert info["backend"] == "wasm" and ref_backend == "wllama"
     yield page
     context.close()
-
-
-@pytest.fixture(scope="module")
-def reference_model(model_home):
-    store = Store(model_home)
-    m = store.manifest(DEFAULT_MODEL)
-    paths = [store.model_dir(DEFAULT_MODEL) / s["file"] for s in m["shards"]]
-    paths.sort(key=lambda p: gguf.GGUFReader(p).get_field("split.no").contents())
-    return reference.load(paths)
 
 
 def test_logits_match_the_numpy_reference(engines, reference_model):

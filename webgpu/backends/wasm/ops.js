@@ -4,6 +4,7 @@
 import { GGML_TYPES } from '../../gguf.js';
 import { mapWeights, matmulTensors } from '../../model.js';
 import { bufferColumns } from '../../ops_contract.js';
+import { ropeTable } from '../../rope_table.js';
 import { argmax } from '../../sampler.js';
 import { LAYOUT, postAttention, postMatmuls } from './jobs.js';
 import { WasmRuntime } from './runtime.js';
@@ -46,8 +47,7 @@ export class WasmOps {
     // KV cache, per layer: [n_kv_heads][n_ctx][head_dim] floats for keys and for values.
     const kv_bytes = c.n_kv_heads * n_ctx * c.head_dim * 4;
     this.kv = Array.from({ length: c.n_layers }, () => ({ k: runtime.alloc(kv_bytes), v: runtime.alloc(kv_bytes) }));
-    const half = c.n_rot / 2;
-    this.freqs = Float64Array.from({ length: half }, (_, i) => c.rope_theta ** (-(2 * i) / c.n_rot));
+    this.fillRope = ropeTable(c);
     this.pos0 = 0;
   }
 
@@ -94,15 +94,7 @@ export class WasmOps {
 
   setPositions(pos0, n) {
     this.pos0 = pos0;
-    const n_rot = this.c.n_rot;
-    const cs = this.rt.f32(this.rope_cs, n * n_rot);
-    for (let t = 0; t < n; t++) {
-      for (let i = 0; i < this.freqs.length; i++) {
-        const angle = (pos0 + t) * this.freqs[i];
-        cs[t * n_rot + 2 * i] = Math.cos(angle);
-        cs[t * n_rot + 2 * i + 1] = Math.sin(angle);
-      }
-    }
+    this.fillRope(this.rt.f32(this.rope_cs, n * this.c.n_rot), pos0, n);
   }
 
   rmsnorm(src, weight, dst, n, from = 0) {

@@ -1,14 +1,13 @@
 // Greedy sampling on the GPU (argmax.wgsl): one workgroup per logits row.
 
-import { shaderModule } from './shader.js';
+import { computePipeline } from './shader.js';
 import { uniformStruct } from './uniforms.js';
 
 const PARAMS = uniformStruct([['n', 'u32'], ['stride', 'u32']]);
 
 export class Argmax {
   static async create(device) {
-    const module = await shaderModule(device, 'argmax.wgsl');
-    return new Argmax(device.createComputePipeline({ label: 'argmax', layout: 'auto', compute: { module, entryPoint: 'argmax' } }));
+    return new Argmax(await computePipeline(device, 'argmax.wgsl'));
   }
 
   constructor(pipeline) {

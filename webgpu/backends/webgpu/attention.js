@@ -1,6 +1,6 @@
 // Causal attention over the KV cache (attention.wgsl): pipeline, uniform packing, shape checks.
 
-import { shaderModule } from './shader.js';
+import { computePipeline } from './shader.js';
 import { uniformStruct } from './uniforms.js';
 
 const PARAMS = uniformStruct([
@@ -11,8 +11,7 @@ export const MAX_HEAD_DIM = 128; // WG in the WGSL
 
 export class Attention {
   static async create(device) {
-    const module = await shaderModule(device, 'attention.wgsl');
-    return new Attention(device.createComputePipeline({ label: 'attention', layout: 'auto', compute: { module, entryPoint: 'attention' } }));
+    return new Attention(await computePipeline(device, 'attention.wgsl'));
   }
 
   constructor(pipeline) {

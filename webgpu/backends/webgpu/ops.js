@@ -5,6 +5,7 @@
 
 import { mapWeights } from '../../model.js';
 import { bufferColumns } from '../../ops_contract.js';
+import { ropeTable } from '../../rope_table.js';
 import { Argmax } from './argmax.js';
 import { Attention } from './attention.js';
 import { maxBinding, planDevice, requestDevice, rowBytes } from './device.js';
@@ -126,7 +127,7 @@ export class WebGPUOps {
     }));
     // Per step: the RoPE table (n_batch rows of n_rot/2 cos/sin pairs) heads the uniform arena.
     this.dispatcher = new Dispatcher(device, { n_slots: c.n_layers * OPS_PER_LAYER + 8, head_bytes: n_batch * c.n_rot * 4 });
-    this.freqs = Float64Array.from({ length: c.n_rot / 2 }, (_, i) => c.rope_theta ** (-(2 * i) / c.n_rot));
+    this.fillRope = ropeTable(c);
     this.biases = new Map(); // concatenated q|k|v biases, by the key of their matmuls
     this.host_logits = new Float32Array(n_batch * c.vocab_size);
     this.pos0 = 0;
@@ -149,15 +150,7 @@ export class WebGPUOps {
 
   setPositions(pos0, n) {
     this.pos0 = pos0;
-    const n_rot = this.c.n_rot;
-    const cs = this.dispatcher.head(n * n_rot);
-    for (let t = 0; t < n; t++) {
-      for (let i = 0; i < this.freqs.length; i++) {
-        const angle = (pos0 + t) * this.freqs[i];
-        cs[t * n_rot + 2 * i] = Math.cos(angle);
-        cs[t * n_rot + 2 * i + 1] = Math.sin(angle);
-      }
-    }
+    this.fillRope(this.dispatcher.head(n * this.c.n_rot), pos0, n);
   }
 
   rmsnorm(src, weight, dst, n, from = 0) {

@@ -110,13 +110,16 @@ fn bytes_i8(q: u32) -> vec4<f32> {
   return vec4<f32>(f32(extractBits(v, 0u, 8u)), f32(extractBits(v, 8u, 8u)), f32(extractBits(v, 16u, 8u)), f32(extractBits(v, 24u, 8u)));
 }
 
-// Scale and min of sub-block s of a Q4_K/Q5_K super-block (6-bit values packed in 12 bytes at o).
+// Scale and min of sub-block s of the Q4_K/Q5_K super-block at o: d and dmin (f16) times the 6-bit
+// values packed in the 12 bytes at o + 4.
 fn scale_min_k4(p: u32, o: u32, s: u32) -> vec2<f32> {
+  let dm = unpack2x16float(u32_at(p, o));
+  let q = o + 4u;
   if (s < 4u) {
-    return vec2<f32>(f32(byte_at(p, o + s) & 63u), f32(byte_at(p, o + s + 4u) & 63u));
+    return dm * vec2<f32>(f32(byte_at(p, q + s) & 63u), f32(byte_at(p, q + s + 4u) & 63u));
   }
-  let b = byte_at(p, o + s + 4u);
-  return vec2<f32>(f32((b & 15u) | ((byte_at(p, o + s - 4u) >> 6u) << 4u)), f32((b >> 4u) | ((byte_at(p, o + s) >> 6u) << 4u)));
+  let b = byte_at(p, q + s + 4u);
+  return dm * vec2<f32>(f32((b & 15u) | ((byte_at(p, q + s - 4u) >> 6u) << 4u)), f32((b >> 4u) | ((byte_at(p, q + s) >> 6u) << 4u)));
 }
 
 // Signed 6-bit scale k (0..15) of a Q3_K super-block, packed in 12 bytes at o.
@@ -226,26 +229,20 @@ fn dequant(p: u32, ty: u32, row_start: u32, c: u32) -> array<vec4<f32>, 8> {
     case Q4_K: {
       let o = row_start + (c / 8u) * 144u;
       let s = c % 8u;
-      let dm = unpack2x16float(u32_at(p, o));
-      let sm = scale_min_k4(p, o + 4u, s);
-      let scale = dm.x * sm.x;
-      let minus = dm.y * sm.y;
+      let sm = scale_min_k4(p, o, s);
       for (var j = 0u; j < 8u; j++) {
         let q = u32_at(p, o + 16u + 32u * (s / 2u) + 4u * j);
-        w[j] = scale * select(nibbles_lo(q), nibbles_hi(q), (s & 1u) == 1u) - minus;
+        w[j] = sm.x * select(nibbles_lo(q), nibbles_hi(q), (s & 1u) == 1u) - sm.y;
       }
     }
     case Q5_K: {
       let o = row_start + (c / 8u) * 176u;
       let s = c % 8u;
-      let dm = unpack2x16float(u32_at(p, o));
-      let sm = scale_min_k4(p, o + 4u, s);
-      let scale = dm.x * sm.x;
-      let minus = dm.y * sm.y;
+      let sm = scale_min_k4(p, o, s);
       for (var j = 0u; j < 8u; j++) {
         let q = u32_at(p, o + 48u + 32u * (s / 2u) + 4u * j);
         let h = (bytes4(u32_at(p, o + 16u + 4u * j)) >> vec4<u32>(s)) & vec4<u32>(1u);
-        w[j] = scale * (select(nibbles_lo(q), nibbles_hi(q), (s & 1u) == 1u) + 16.0 * vec4<f32>(h)) - minus;
+        w[j] = sm.x * (select(nibbles_lo(q), nibbles_hi(q), (s & 1u) == 1u) + 16.0 * vec4<f32>(h)) - sm.y;
       }
     }
     case Q6_K: {

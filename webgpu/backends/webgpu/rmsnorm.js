@@ -1,14 +1,13 @@
 // RMSNorm (rmsnorm.wgsl): pipeline, uniform packing, shape checks.
 
-import { shaderModule } from './shader.js';
+import { computePipeline } from './shader.js';
 import { uniformStruct } from './uniforms.js';
 
 const PARAMS = uniformStruct([['n', 'u32'], ['src_stride', 'u32'], ['dst_stride', 'u32'], ['first_row', 'u32'], ['eps', 'f32']]);
 
 export class RMSNorm {
   static async create(device) {
-    const module = await shaderModule(device, 'rmsnorm.wgsl');
-    return new RMSNorm(device.createComputePipeline({ label: 'rmsnorm', layout: 'auto', compute: { module, entryPoint: 'rmsnorm' } }));
+    return new RMSNorm(await computePipeline(device, 'rmsnorm.wgsl'));
   }
 
   constructor(pipeline) {

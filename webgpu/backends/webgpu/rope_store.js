@@ -1,6 +1,6 @@
 // RoPE + KV store (rope_store.wgsl): pipeline, uniform packing, shape checks.
 
-import { shaderModule } from './shader.js';
+import { computePipeline } from './shader.js';
 import { uniformStruct } from './uniforms.js';
 
 const PARAMS = uniformStruct([
@@ -11,8 +11,7 @@ const WG = 64;
 
 export class RopeStore {
   static async create(device) {
-    const module = await shaderModule(device, 'rope_store.wgsl');
-    return new RopeStore(device.createComputePipeline({ label: 'rope_store', layout: 'auto', compute: { module, entryPoint: 'rope_store' } }));
+    return new RopeStore(await computePipeline(device, 'rope_store.wgsl'));
   }
 
   constructor(pipeline) {

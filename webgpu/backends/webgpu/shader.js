@@ -17,6 +17,12 @@ export async function shaderModule(device, name) {
   return byDevice.get(name);
 }
 
+/** A compute pipeline (layout 'auto') of entry point `entryPoint` in the WGSL file `name`. */
+export async function computePipeline(device, name, entryPoint = name.replace(/\.wgsl$/, '')) {
+  const module = await shaderModule(device, name);
+  return device.createComputePipeline({ label: entryPoint, layout: 'auto', compute: { module, entryPoint } });
+}
+
 async function readText(url) {
   if (url.protocol === 'file:') {
     const { readFile } = await import('node:fs/promises');
