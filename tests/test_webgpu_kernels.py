@@ -71,52 +71,56 @@ def results(tmp_path_factory):
     rng = np.random.default_rng(2024)
     cases = Cases(tmp_path_factory.mktemp("webgpu"))
 
-    # Mat-vec for every type: 37 rows (not a multiple of any workgroup), 11 tokens (one full tile
-    # of 8 and a partial one), a zero input row and a large-magnitude one.
+    # Mat-vec for every type: 37 rows (not a multiple of any workgroup or of the decode kernel's 4
+    # rows per subgroup). 11 tokens: one full tile of 8 and a partial one, with a zero input row and
+    # a large-magnitude one; 1 token: the decode kernel.
     for qtype in ALL_TYPES:
-        n_rows, n_cols, n_tok = 37, cols_of(qtype), 11
-        raw, w = random_rows(qtype, n_rows, n_cols, rng)
-        x = rng.standard_normal((n_tok, n_cols)).astype(np.float32)
-        x[3] = 0
-        x[5] *= 1000
-        expected = x @ w.T
+        for n_tok in (11, 1):
+            n_rows, n_cols = 37, cols_of(qtype)
+            raw, w = random_rows(qtype, n_rows, n_cols, rng)
+            x = rng.standard_normal((n_tok, n_cols)).astype(np.float32)
+            if n_tok > 5:
+                x[3] = 0
+                x[5] *= 1000
+            expected = x @ w.T
 
-        def check(get, extras, expected=expected, qtype=qtype):
-            got = get(np.float32).reshape(11, 40)[:, 2:39]
-            assert_close(f"matvec {qtype.name}", expected, got, 1e-4, 1e-3 * np.abs(expected).max())
-        cases.add("matvec", {"w": raw, "x": x, "out": np.zeros((n_tok, 40), np.float32)},
-                  {"parts": [{"buffer": "w", "rows": n_rows, "type": int(qtype)}], "n_cols": n_cols, "n_tokens": n_tok,
-                   "x_stride": n_cols, "out_stride": 40, "out_offset": 2}, "out", check)
+            def check(get, extras, expected=expected, name=f"matvec {qtype.name} x{n_tok}", n_tok=n_tok):
+                got = get(np.float32).reshape(n_tok, 40)[:, 2:39]
+                assert_close(name, expected, got, 1e-4, 1e-3 * np.abs(expected).max())
+            cases.add("matvec", {"w": raw, "x": x, "out": np.zeros((n_tok, 40), np.float32)},
+                      {"parts": [{"buffer": "w", "rows": n_rows, "type": int(qtype)}], "n_cols": n_cols, "n_tokens": n_tok,
+                       "x_stride": n_cols, "out_stride": 40, "out_offset": 2}, "out", check)
 
-    # One tensor split by rows across three bindings, plus a bias, added into the output (residual).
+    # One tensor split by rows across three bindings (boundaries inside a subgroup's rows), plus a
+    # bias, added into the output (residual); 3 tokens and 1.
     raw, w = random_rows(Q.Q4_0, 29, 96, rng)
-    x = rng.standard_normal((3, 96)).astype(np.float32)
     bias = rng.standard_normal(29).astype(np.float32)
-    start = rng.standard_normal((3, 29)).astype(np.float32)
-    row_bytes = raw.shape[1]
     parts = {"w0": raw[:10], "w1": raw[10:20], "w2": raw[20:]}
+    assert raw.shape[1] == 3 * 18
+    for n_tok in (3, 1):
+        x = rng.standard_normal((n_tok, 96)).astype(np.float32)
+        start = rng.standard_normal((n_tok, 29)).astype(np.float32)
 
-    def check_split(get, extras, expected=start + x @ w.T + bias):
-        assert_close("matvec split+bias+accumulate", expected, get(np.float32).reshape(3, 29), 1e-4, 1e-4)
-    cases.add("matvec", {**parts, "x": x, "bias": bias, "out": start},
-              {"parts": [{"buffer": k, "rows": len(v), "type": int(Q.Q4_0)} for k, v in parts.items()], "n_cols": 96,
-               "n_tokens": 3, "x_stride": 96, "out_stride": 29, "mode": "accumulate"}, "out", check_split)
-    assert row_bytes == 3 * 18
+        def check_split(get, extras, expected=start + x @ w.T + bias, n_tok=n_tok):
+            assert_close(f"matvec split+bias+accumulate x{n_tok}", expected, get(np.float32).reshape(n_tok, 29), 1e-4, 1e-4)
+        cases.add("matvec", {**parts, "x": x, "bias": bias, "out": start},
+                  {"parts": [{"buffer": k, "rows": len(v), "type": int(Q.Q4_0)} for k, v in parts.items()], "n_cols": 96,
+                   "n_tokens": n_tok, "x_stride": 96, "out_stride": 29, "mode": "accumulate"}, "out", check_split)
 
-    # SwiGLU: gate Q4_K and up Q6_K (a Q4_K_M layer), 19 rows, 9 tokens.
+    # SwiGLU: gate Q4_K and up Q6_K (a Q4_K_M layer), 19 rows; 9 tokens and 1.
     g_raw, g = random_rows(Q.Q4_K, 19, 512, rng)
     u_raw, u = random_rows(Q.Q6_K, 19, 512, rng)
-    x = rng.standard_normal((9, 512)).astype(np.float32) * np.float32(0.1)
-    gx, ux = x @ g.T, x @ u.T
+    for n_tok in (9, 1):
+        x = rng.standard_normal((n_tok, 512)).astype(np.float32) * np.float32(0.1)
+        gx, ux = x @ g.T, x @ u.T
+        with np.errstate(over="ignore"):
+            swiglu = gx / (1 + np.exp(-gx)) * ux
 
-    with np.errstate(over="ignore"):
-        swiglu = gx / (1 + np.exp(-gx)) * ux
-
-    def check_swiglu(get, extras, expected=swiglu):
-        assert_close("matvec swiglu", expected, get(np.float32).reshape(9, 19), 1e-4, 1e-4 * np.abs(expected).max())
-    cases.add("matvec", {"g": g_raw, "u": u_raw, "x": x, "out": np.zeros((9, 19), np.float32)},
-              {"parts": [{"buffer": "g", "rows": 19, "type": int(Q.Q4_K)}, {"buffer": "u", "rows": 19, "type": int(Q.Q6_K)}],
-               "n_cols": 512, "n_tokens": 9, "x_stride": 512, "out_stride": 19, "mode": "swiglu"}, "out", check_swiglu)
+        def check_swiglu(get, extras, expected=swiglu, n_tok=n_tok):
+            assert_close(f"matvec swiglu x{n_tok}", expected, get(np.float32).reshape(n_tok, 19), 1e-4, 1e-4 * np.abs(expected).max())
+        cases.add("matvec", {"g": g_raw, "u": u_raw, "x": x, "out": np.zeros((n_tok, 19), np.float32)},
+                  {"parts": [{"buffer": "g", "rows": 19, "type": int(Q.Q4_K)}, {"buffer": "u", "rows": 19, "type": int(Q.Q6_K)}],
+                   "n_cols": 512, "n_tokens": n_tok, "x_stride": 512, "out_stride": 19, "mode": "swiglu"}, "out", check_swiglu)
 
     # Embedding lookup from a Q8_0 table split across two bindings.
     raw, table = random_rows(Q.Q8_0, 41, 64, rng)

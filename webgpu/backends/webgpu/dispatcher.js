@@ -1,6 +1,7 @@
 // Records one forward pass as one compute pass and one submit. Each dispatch of the schedule has a
 // slot in one uniform arena; its bind group is built the first time that dispatch is seen and kept
-// (the schedule is the same every step). Per step the host writes the arena once (a data head such
+// (the schedule is the same every step; a prefill and a decode step may use other pipelines at the
+// same slot, so a slot keeps one bind group per call key). Per step the host writes the arena once (a data head such
 // as the RoPE table, then every slot's values) with a single writeBuffer.
 
 const ALIGN = 256; // minUniformBufferOffsetAlignment's largest allowed value
@@ -21,11 +22,12 @@ export class Dispatcher {
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     this.mirror = new ArrayBuffer(bytes);
     this.views = { u32: new Uint32Array(this.mirror), f32: new Float32Array(this.mirror) };
-    this.calls = []; // per dispatch index: {key, offset, end, bind_group}
+    this.slots = []; // per dispatch index: {offset, end, bind_groups: Map(key -> GPUBindGroup)}
     this.encoder = null;
     this.pass = null;
     this.n = 0;
-    this.stats = { dispatches: 0, submits: 0, writes: 0 };
+    this.stats = { dispatches: 0, submits: 0, writes: 0, record_ms: 0 }; // record_ms: host time from begin to submit
+    this.t_begin = 0;
   }
 
   /** The data head as floats (valid until the next forward); bind it as {buffer: arena}. */
@@ -35,6 +37,7 @@ export class Dispatcher {
 
   begin() {
     if (this.encoder) throw new Error('a forward pass is already being recorded');
+    this.t_begin = performance.now();
     this.encoder = this.device.createCommandEncoder();
     this.pass = this.encoder.beginComputePass();
     this.n = 0;
@@ -49,20 +52,23 @@ export class Dispatcher {
   dispatch({ key, pipeline, params, struct, bindings, groups }) {
     const i = this.n++;
     if (i >= this.n_slots) throw new Error(`the schedule needs more than ${this.n_slots} dispatches per step`);
-    let call = this.calls[i];
-    if (!call || call.key !== key) {
-      const offset = i === 0 ? this.head_bytes : this.calls[i - 1].end;
-      if (call && call.end - call.offset !== align(struct.size)) this.calls.length = i; // the schedule changed shape
-      const entries = [{ binding: 0, resource: { buffer: this.arena, offset, size: struct.size } }];
-      for (const [binding, b] of bindings) entries.push({ binding, resource: b.buffer ? b : { buffer: b } });
-      call = this.calls[i] = { key, offset, end: offset + align(struct.size),
-        bind_group: this.device.createBindGroup({ label: key, layout: pipeline.getBindGroupLayout(0), entries }) };
-      if (call.end > this.mirror.byteLength) throw new Error('the uniform arena is full');
+    let slot = this.slots[i];
+    if (!slot) {
+      const offset = i === 0 ? this.head_bytes : this.slots[i - 1].end;
+      slot = this.slots[i] = { offset, end: offset + align(struct.size), bind_groups: new Map() };
+      if (slot.end > this.mirror.byteLength) throw new Error('the uniform arena is full');
     }
-    const base = call.offset / 4;
-    struct.write({ u32: this.views.u32.subarray(base), f32: this.views.f32.subarray(base) }, params);
+    if (align(struct.size) > slot.end - slot.offset) throw new Error(`dispatch ${i} (${key}) needs a larger uniform slot than the schedule gave it`);
+    let bind_group = slot.bind_groups.get(key);
+    if (!bind_group) {
+      const entries = [{ binding: 0, resource: { buffer: this.arena, offset: slot.offset, size: struct.size } }];
+      for (const [binding, b] of bindings) entries.push({ binding, resource: b.buffer ? b : { buffer: b } });
+      bind_group = this.device.createBindGroup({ label: key, layout: pipeline.getBindGroupLayout(0), entries });
+      slot.bind_groups.set(key, bind_group);
+    }
+    struct.write(this.views, slot.offset, params);
     this.pass.setPipeline(pipeline);
-    this.pass.setBindGroup(0, call.bind_group);
+    this.pass.setBindGroup(0, bind_group);
     this.pass.dispatchWorkgroups(...groups);
     this.stats.dispatches++;
   }
@@ -71,11 +77,12 @@ export class Dispatcher {
   submit(copies = () => {}) {
     this.pass.end();
     copies(this.encoder);
-    const used = this.n ? this.calls[this.n - 1].end : this.head_bytes;
+    const used = this.n ? this.slots[this.n - 1].end : this.head_bytes;
     this.device.queue.writeBuffer(this.arena, 0, this.mirror, 0, used);
     this.device.queue.submit([this.encoder.finish()]);
     this.stats.submits++;
     this.stats.writes++;
+    this.stats.record_ms += performance.now() - this.t_begin;
     this.encoder = null;
     this.pass = null;
   }

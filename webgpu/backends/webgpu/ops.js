@@ -136,9 +136,9 @@ export class WebGPUOps {
 
   /** Dispatches and submits so far, and per forward pass. */
   stats() {
-    const { dispatches, submits } = this.dispatcher.stats;
+    const { dispatches, submits, record_ms } = this.dispatcher.stats;
     const f = Math.max(this.forwards, 1);
-    return { forwards: this.forwards, dispatches, submits, dispatches_per_forward: dispatches / f, submits_per_forward: submits / f };
+    return { forwards: this.forwards, dispatches, submits, record_ms, dispatches_per_forward: dispatches / f, submits_per_forward: submits / f };
   }
 
   embed(table, tokens, dst) {

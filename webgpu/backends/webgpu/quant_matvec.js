@@ -9,6 +9,7 @@ import { uniformStruct } from './uniforms.js';
 export const MAX_PARTS = 4;
 const WG = 64; // invocations per matvec workgroup, as WG in the WGSL: one row per subgroup
 const TILE_T = 8; // tokens per workgroup
+const DECODE_ROWS = 4; // rows per subgroup of matvec_decode (one token)
 const EMBED_WG = 64;
 export const MODE = { write: 0, accumulate: 1, swiglu: 2 };
 // ggml types the kernels read, and the elements per block of each.
@@ -60,13 +61,16 @@ export class QuantMatvec {
     if (n_cols % 32 || x_stride % 4 || x_offset % 4) throw new Error(`x rows must be whole vec4s and chunks (n_cols ${n_cols}, stride ${x_stride})`);
     const n_rows = mode === MODE.swiglu ? parts[0].rows : parts.reduce((n, p) => n + p.rows, 0);
     const weights = [0, 1, 2, 3].map((i) => (parts[i] ?? parts[0]).buffer);
+    const decode = n_tokens === 1;
+    const entry = decode ? 'matvec_decode' : 'matvec';
+    const rows_per_group = decode ? this.rows_per_wg * DECODE_ROWS : this.rows_per_wg;
     return {
-      key, struct: PARAMS,
-      pipeline: this.#pipeline('matvec', parts.map((p) => p.type), mode, bias !== null),
+      key: `${key}:${entry}`, struct: PARAMS,
+      pipeline: this.#pipeline(entry, parts.map((p) => p.type), mode, bias !== null),
       params: { n_cols, n_tokens, x_stride, x_offset, out_stride, out_offset, n_rows, _pad: 0,
         part_end: partEnds(parts), tokens: NO_TOKENS },
       bindings: [[1, x], [2, out], [3, bias ?? x], ...weights.map((w, i) => [4 + i, w])],
-      groups: spread(Math.ceil(n_rows / this.rows_per_wg), Math.ceil(n_tokens / TILE_T), this.max_groups),
+      groups: spread(Math.ceil(n_rows / rows_per_group), Math.ceil(n_tokens / TILE_T), this.max_groups),
     };
   }
 

@@ -16,6 +16,7 @@ const Q8_0 = 8u; const Q2_K = 10u; const Q3_K = 11u; const Q4_K = 12u; const Q5_
 
 const WG = 64u;
 const TILE_T = 8u;
+const DECODE_ROWS = 4u;
 const MODE_WRITE = 0u;
 const MODE_ACCUMULATE = 1u;
 const MODE_SWIGLU = 2u;
@@ -313,18 +314,28 @@ fn dot8(w: array<vec4<f32>, 8>, xo: u32) -> f32 {
   return s;
 }
 
+fn dot_xv(w: array<vec4<f32>, 8>, xv: array<vec4<f32>, 8>) -> f32 {
+  var s = 0.0;
+  for (var j = 0u; j < 8u; j++) {
+    s += dot(w[j], xv[j]);
+  }
+  return s;
+}
+
+// Chunk c of the row at pr (part, row in part) dotted with xv; each part's type is a constant in
+// its case (a switch on a runtime type costs several times the dequantization on some adapters).
+fn chunk_dot(pr: vec2<u32>, c: u32, xv: array<vec4<f32>, 8>) -> f32 {
+  switch pr.x {
+    case 0u: { return dot_xv(dequant(0u, TYPE0, pr.y * row_bytes(TYPE0), c), xv); }
+    case 1u: { return dot_xv(dequant(1u, TYPE1, pr.y * row_bytes(TYPE1), c), xv); }
+    case 2u: { return dot_xv(dequant(2u, TYPE2, pr.y * row_bytes(TYPE2), c), xv); }
+    default: { return dot_xv(dequant(3u, TYPE3, pr.y * row_bytes(TYPE3), c), xv); }
+  }
+}
+
 // This lane's share of one row's dot products with the tile's n_t tokens.
 fn row_dots(p: u32, ty: u32, start: u32, lane: u32, lanes: u32, n_chunks: u32, x0: u32, xs: u32, n_t: u32) -> array<f32, TILE_T> {
   var acc: array<f32, TILE_T>;
-  if (n_t == 1u) {
-    // Decode: one token, a scalar sum in a register (a runtime-indexed array lives in memory).
-    var s = 0.0;
-    for (var c = lane; c < n_chunks; c += lanes) {
-      s += dot8(dequant(p, ty, start, c), x0 + c * 8u);
-    }
-    acc[0] = s;
-    return acc;
-  }
   for (var c = lane; c < n_chunks; c += lanes) {
     let w = dequant(p, ty, start, c);
     for (var t = 0u; t < n_t; t++) {
@@ -332,6 +343,22 @@ fn row_dots(p: u32, ty: u32, start: u32, lane: u32, lanes: u32, n_chunks: u32, x
     }
   }
   return acc;
+}
+
+// Output row r of token t: v (+ bias), written, added, or SwiGLU'd with up.
+fn store(r: u32, t: u32, total: f32, up: f32) {
+  var v = total;
+  if (HAS_BIAS) {
+    v += bias[r];
+  }
+  let o = t * params.out_stride + params.out_offset + r;
+  if (MODE == MODE_SWIGLU) {
+    out[o] = v / (1.0 + exp(-v)) * up;
+  } else if (MODE == MODE_ACCUMULATE) {
+    out[o] += v;
+  } else {
+    out[o] = v;
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -354,8 +381,6 @@ fn matvec(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: v
       acc = row_dots(0u, TYPE0, r * row_bytes(TYPE0), lane, lanes, n_chunks, x0, xs, n_t);
       acc_up = row_dots(1u, TYPE1, r * row_bytes(TYPE1), lane, lanes, n_chunks, x0, xs, n_t);
     } else {
-      // Each part's loop is its own code with its type a constant (a switch on a runtime type
-      // costs several times the dequantization itself on some implementations).
       let pr = locate(r);
       switch pr.x {
         case 0u: { acc = row_dots(0u, TYPE0, pr.y * row_bytes(TYPE0), lane, lanes, n_chunks, x0, xs, n_t); }
@@ -375,21 +400,50 @@ fn matvec(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: v
       up[t] = subgroupAdd(acc_up[t]);
     }
   }
-  if (!live || lane != 0u) {
-    return;
-  }
-  for (var t = 0u; t < n_t; t++) {
-    var v = total[t];
-    if (HAS_BIAS) {
-      v += bias[r];
+  if (live && lane == 0u) {
+    for (var t = 0u; t < n_t; t++) {
+      store(r, t0 + t, total[t], up[t]);
     }
-    let o = (t0 + t) * params.out_stride + params.out_offset + r;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_decode(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32,
+                 @builtin(subgroup_size) lanes: u32) {
+  let r0 = ((wg.x + wg.z * nwg.x) * max(WG / lanes, 1u) + li / lanes) * DECODE_ROWS;
+  let n_chunks = params.n_cols / 32u;
+  let x0 = params.x_offset / 4u;
+  // Rows past the end read the last row and write nothing.
+  var at: array<vec2<u32>, DECODE_ROWS>;
+  for (var k = 0u; k < DECODE_ROWS; k++) {
+    let r = min(r0 + k, params.n_rows - 1u);
+    at[k] = select(locate(r), vec2<u32>(0u, r), MODE == MODE_SWIGLU);
+  }
+  var s = vec4<f32>(0.0);
+  var s_up = vec4<f32>(0.0);
+  for (var c = lane; c < n_chunks; c += lanes) {
+    var xv: array<vec4<f32>, 8>;
+    for (var j = 0u; j < 8u; j++) {
+      xv[j] = x[x0 + c * 8u + j];
+    }
+    for (var k = 0u; k < DECODE_ROWS; k++) {
+      if (MODE == MODE_SWIGLU) {
+        s[k] += dot_xv(dequant(0u, TYPE0, at[k].y * row_bytes(TYPE0), c), xv);
+        s_up[k] += dot_xv(dequant(1u, TYPE1, at[k].y * row_bytes(TYPE1), c), xv);
+      } else {
+        s[k] += chunk_dot(at[k], c, xv);
+      }
+    }
+  }
+  for (var k = 0u; k < DECODE_ROWS; k++) {
+    let total = subgroupAdd(s[k]);
+    var up = 0.0;
     if (MODE == MODE_SWIGLU) {
-      out[o] = v / (1.0 + exp(-v)) * up[t];
-    } else if (MODE == MODE_ACCUMULATE) {
-      out[o] += v;
-    } else {
-      out[o] = v;
+      up = subgroupAdd(s_up[k]);
+    }
+    if (r0 + k < params.n_rows && lane == 0u) {
+      store(r0 + k, 0u, total, up);
     }
   }
 }

@@ -1,11 +1,13 @@
 // Uniform structs: a kernel module names its WGSL struct's fields in order, and this packs values at
 // the offsets WGSL gives them (scalars 4 bytes, vec4 16-aligned, arrays of vec4).
 
+// write(views, i, x): i is the field's index in 4-byte words. Scalars are stored directly: this runs
+// for every field of every dispatch of every token, so it allocates nothing.
 const TYPES = {
-  u32: { size: 4, align: 4, write: (v, o, x) => v.u32.set([x], o / 4) },
-  f32: { size: 4, align: 4, write: (v, o, x) => v.f32.set([x], o / 4) },
-  'vec4<u32>': { size: 16, align: 16, write: (v, o, x) => v.u32.set(x, o / 4) },
-  'array<vec4<u32>, 16>': { size: 256, align: 16, write: (v, o, x) => v.u32.set(x, o / 4) },
+  u32: { size: 4, align: 4, write: (v, i, x) => (v.u32[i] = x) },
+  f32: { size: 4, align: 4, write: (v, i, x) => (v.f32[i] = x) },
+  'vec4<u32>': { size: 16, align: 16, write: (v, i, x) => v.u32.set(x, i) },
+  'array<vec4<u32>, 16>': { size: 256, align: 16, write: (v, i, x) => v.u32.set(x, i) },
 };
 
 /** @param {[string, keyof TYPES][]} fields the WGSL struct's fields, in order */
@@ -24,12 +26,12 @@ export function uniformStruct(fields) {
   const size = Math.ceil(offset / 16) * 16;
   return {
     size,
-    /** Write values (an object with every field) into views {u32, f32} of a slot. */
-    write(views, values) {
-      for (const { name, type, offset: o } of layout) {
+    /** Write values (an object with every field) into views {u32, f32} at byte offset `at`. */
+    write(views, at, values) {
+      for (const { name, type, offset } of layout) {
         const x = values[name];
         if (x === undefined) throw new Error(`uniform field ${name} is missing`);
-        type.write(views, o, x);
+        type.write(views, (at + offset) / 4, x);
       }
     },
   };
