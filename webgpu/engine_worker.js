@@ -3,7 +3,7 @@
 //
 // Messages in:  {type: 'load', backend, blobs, n_threads, n_ctx} | {type: 'generate', id, messages, params}
 //               {type: 'abort', id} | {type: 'evaluate', id, tokens, rows} | {type: 'tokenize', id, text}
-//               {type: 'prompt', id, messages}
+//               {type: 'prompt', id, messages} | {type: 'lose-device'} (tests: destroy the GPU device)
 // Messages out: {type: 'loaded', info} | {type: 'prefilled', id, prompt_tokens, cached_prompt_tokens}
 //               {type: 'token', id, text, n} | {type: 'done', id, ...usage} | {type: 'result', id, ...}
 //               {type: 'error', id, kind, message}; kind: 'request' (the caller's fault), 'engine'
@@ -23,6 +23,7 @@ onmessage = async ({ data: msg }) => {
   try {
     if (msg.type === 'load') postMessage({ type: 'loaded', info: await load(msg) });
     else if (msg.type === 'abort') aborted.add(msg.id);
+    else if (msg.type === 'lose-device') session?.loseDevice?.();
     else if (lost) throw new DeviceLost(lost);
     else if (msg.type === 'generate') await generate(msg);
     else if (msg.type === 'evaluate') postMessage({ type: 'result', id: msg.id, ...(await session.evaluate(msg.tokens, msg.rows)) });

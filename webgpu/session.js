@@ -32,15 +32,15 @@ export async function createSession(blobs, { backend, n_ctx, n_threads = 1, gpu,
   const template = createChatTemplate(gguf.metadata, tokenizer);
   n_ctx = Math.min(n_ctx, model.config.context_length);
   const load = await LOADERS[backend]();
-  const { ops, weights, info, release } = await load(blobs, gguf, model,
+  const { ops, weights, info, release, loseDevice } = await load(blobs, gguf, model,
     { n_ctx, n_batch: N_BATCH, n_threads, gpu, onDeviceLost, limits });
   const transformer = new Transformer(model.config, weights, ops, { n_ctx, n_batch: N_BATCH });
-  return new Session({ transformer, tokenizer, template, config: model.config, release,
+  return new Session({ transformer, tokenizer, template, config: model.config, release, loseDevice,
     info: { ...info, backend, n_ctx, arch: model.config.arch, reason: model.support.reason } });
 }
 
 export class Session {
-  constructor({ transformer, tokenizer, template, config, info, release = () => {} }) {
+  constructor({ transformer, tokenizer, template, config, info, release = () => {}, loseDevice = null }) {
     this.transformer = transformer;
     this.tokenizer = tokenizer;
     this.template = template;
@@ -48,6 +48,8 @@ export class Session {
     this.info = info;
     this.kv = new KVCache(transformer.n_ctx);
     this.release = release;
+    // WebGPU only: destroy the device, which is how a lost GPU looks to the engine (tests).
+    this.loseDevice = loseDevice;
   }
 
   /** The chat prompt for messages, as text and as tokens. */

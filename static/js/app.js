@@ -94,13 +94,14 @@ async function loadModel(modelId) {
   ui.loader.hidden = false;
   const loading = (state.loading = modelId);
   try {
-    const engine = await createEngine({ model: modelId, backend: 'auto', onProgress: showProgress });
+    const engine = await createEngine({ model: modelId, backend: requestedBackend(), onProgress: showProgress,
+      onBackendChange: (info) => {
+        showBackend(info);
+        banners.show('The GPU stopped working, so the model now runs on the CPU (our WASM engine). Your conversation is kept.', 'warning');
+      } });
     if (state.loading !== loading) return engine.unload(); // the user picked another model meanwhile
     state.engine = engine;
-    const { backend, threads, reason, isolated } = engine.info;
-    ui.badge.textContent = `${backend} · ${threads} thread${threads === 1 ? '' : 's'}`;
-    ui.badge.title = `Backend: ${backend}, because ${reason}. Cross-origin isolated: ${isolated ? 'yes' : 'no'}.`;
-    ui.badge.hidden = false;
+    showBackend(engine.info);
     for (const w of engine.info.warnings) banners.show(w, 'warning');
     ui.send.disabled = false;
     setEngineState('ready');
@@ -109,6 +110,19 @@ async function loadModel(modelId) {
   } finally {
     ui.loader.hidden = true;
   }
+}
+
+// ?backend=webgpu (or wasm, wllama) forces a backend, e.g. WebGPU on a software adapter; default auto.
+function requestedBackend() {
+  const b = new URLSearchParams(location.search).get('backend');
+  return ['webgpu', 'wasm', 'wllama'].includes(b) ? b : 'auto';
+}
+
+function showBackend({ backend, threads, reason, isolated, adapter }) {
+  const where = backend === 'webgpu' ? adapter?.vendor || adapter?.architecture || 'GPU' : `${threads} thread${threads === 1 ? '' : 's'}`;
+  ui.badge.textContent = `${backend} · ${where}`;
+  ui.badge.title = `Backend: ${backend}, because ${reason}. Cross-origin isolated: ${isolated ? 'yes' : 'no'}.`;
+  ui.badge.hidden = false;
 }
 
 function showProgress({ phase, loaded, total, shard, n_shards }) {

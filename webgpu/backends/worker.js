@@ -17,9 +17,14 @@ class WorkerBackend {
     this.worker = new Worker(new URL('../engine_worker.js', import.meta.url), { type: 'module' });
     this.pending = new Map(); // id -> handler(msg)
     this.next_id = 1;
+    this.lost = null; // the device-lost message, once the GPU is gone
     this.worker.onmessage = ({ data }) => {
-      if (data.type === 'device-lost') this.onDeviceLost(data.message);
-      else this.pending.get(data.id)?.(data);
+      if (data.type === 'device-lost') {
+        this.lost = data.message;
+        this.onDeviceLost(data.message);
+      } else {
+        this.pending.get(data.id)?.(data);
+      }
     };
     this.worker.onerror = (e) => {
       for (const handler of this.pending.values()) handler({ type: 'error', kind: 'engine', message: e.message || 'the engine worker crashed' });
@@ -39,8 +44,11 @@ class WorkerBackend {
     this.contextLength = this.info.n_ctx;
   }
 
+  /** Stop the worker; requests still waiting on it fail (as device-lost when the GPU went away). */
   async unload() {
     this.worker?.terminate();
+    const kind = this.lost ? 'device-lost' : 'engine';
+    for (const handler of [...(this.pending?.values() ?? [])]) handler({ type: 'error', kind, message: this.lost ?? 'the engine was unloaded' });
   }
 
   /** Yields {text, n} for every n generated tokens, then {done, finish_reason, prompt_tokens, cached_prompt_tokens, completion_tokens}. */
@@ -77,6 +85,11 @@ class WorkerBackend {
       if (!finished) abort(); // the reader stopped early (stop string): stop generating
       this.pending.delete(id);
     }
+  }
+
+  /** For tests: destroy the WebGPU device, as a driver reset or a lost GPU would. */
+  loseDevice() {
+    this.worker.postMessage({ type: 'lose-device' });
   }
 
   /** For tests and the bench: logits' argmax at every position, and full rows for `rows`. */
