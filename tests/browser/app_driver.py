@@ -38,3 +38,17 @@ document.addEventListener('securitypolicyviolation', (e) => {
   window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`);
 });
 """
+
+
+# An engine's logits from the page (engine = the window property holding it): arg-max at every
+# position and full rows for `rows`, float32 rows as base64.
+EVALUATE = """async ([engine, tokens, rows]) => {
+  const r = await window[engine].backend.evaluate(tokens, rows);
+  const b64 = (f) => {
+    const u8 = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+    let s = '';
+    for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode(...u8.subarray(i, i + 0x8000));
+    return btoa(s);
+  };
+  return { argmax: Array.from(r.argmax), logits: r.logits.map(b64) };
+}"""

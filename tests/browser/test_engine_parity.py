@@ -6,22 +6,13 @@ import pytest
 
 from models import reference
 
+from .app_driver import EVALUATE
+
 SETUP = """async () => {
   const { createEngine } = await import('/webgpu/engine.js');
   window.ours = await createEngine({ model: 'smollm2-135m', backend: 'wasm' });
   window.ref = await createEngine({ model: 'smollm2-135m', backend: 'wllama' });
   return [window.ours.info, window.ref.info.backend];
-}"""
-
-EVALUATE = """async ([tokens, rows]) => {
-  const r = await window.ours.backend.evaluate(tokens, rows);
-  const b64 = (f) => {
-    const u8 = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
-    let s = '';
-    for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode(...u8.subarray(i, i + 0x8000));
-    return btoa(s);
-  };
-  return { argmax: Array.from(r.argmax), logits: r.logits.map(b64) };
 }"""
 
 # llama.cpp's greedy continuation of a prompt text, as token ids (ignore_eos: always n tokens).
@@ -110,7 +101,7 @@ def test_logits_match_the_numpy_reference(engines, reference_model):
     prompt = engines.evaluate("() => window.ours.backend.prompt([{ role: 'user', content: 'What is the capital of France?' }])")
     tokens = prompt["tokens"][:8]
     assert len(tokens) == 8
-    got = engines.evaluate(EVALUATE, [tokens, list(range(8))])
+    got = engines.evaluate(EVALUATE, ["ours", tokens, list(range(8))])
     ours = np.stack([np.frombuffer(base64.b64decode(b), dtype=np.float32) for b in got["logits"]])
     expected = reference.forward(cfg, weights, tokens)
     rel = np.linalg.norm(ours - expected, axis=1) / np.linalg.norm(expected, axis=1)
@@ -138,7 +129,7 @@ def test_forced_decoding_agrees_with_llama_cpp(engines, reference_model):
         sequence = prompt["tokens"] + greedy["ids"]
         p = len(prompt["tokens"])
         # Top-1 after each prefix, against the token llama.cpp chose there.
-        ours = np.array(engines.evaluate(EVALUATE, [sequence, []])["argmax"][p - 1:p - 1 + 128])
+        ours = np.array(engines.evaluate(EVALUATE, ["ours", sequence, []])["argmax"][p - 1:p - 1 + 128])
         exact = reference.forward(cfg, weights, sequence).argmax(axis=1)[p - 1:p - 1 + 128]
         counts["ours~llama"] += int((ours == ids).sum())
         counts["reference~llama"] += int((exact == ids).sum())

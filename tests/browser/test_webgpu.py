@@ -11,24 +11,13 @@ import pytest
 
 from models import reference
 
-from .app_driver import ask, open_app
+from .app_driver import EVALUATE, ask, open_app
 
 SETUP = """async () => {
   const { createEngine } = await import('/webgpu/engine.js');
   window.gpu = await createEngine({ model: 'smollm2-135m', backend: 'webgpu' });
   window.cpu = await createEngine({ model: 'smollm2-135m', backend: 'wasm' });
   return [window.gpu.info, window.cpu.info.backend];
-}"""
-
-EVALUATE = """async ([name, tokens, rows]) => {
-  const r = await window[name].backend.evaluate(tokens, rows);
-  const b64 = (f) => {
-    const u8 = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
-    let s = '';
-    for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode(...u8.subarray(i, i + 0x8000));
-    return btoa(s);
-  };
-  return { argmax: Array.from(r.argmax), logits: r.logits.map(b64) };
 }"""
 
 # WASM's greedy continuation: what the WebGPU engine must agree with, position by position.
