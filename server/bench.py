@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import sys
 import threading
 from importlib import metadata as importlib_metadata
@@ -164,13 +165,15 @@ def _measure(browser, url, store, manifest, backend, runs, prompt_tokens, gen_to
     ctx.close()
 
     if backend == "all":
-        names = [b for b in BACKENDS if b != "webgpu"] if chosen["backend"] == "wasm" else ["wllama"]
+        # Every backend that runs the model; WebGPU where the app would pick it (a hardware adapter):
+        # on a software one it is correct but slower than WASM, and is measured only when asked for.
+        names = (["webgpu"] if chosen["backend"] == "webgpu" else []) + (["wasm", "wllama"] if chosen["backend"] != "wllama" else ["wllama"])
     elif backend == "auto":
         names = sorted({chosen["backend"], "wllama"})
     else:
         names = [backend]
-    if "webgpu" in names:
-        raise ModelError("the WebGPU backend is not built yet", "use --backend wasm, wllama or all")
+    if "webgpu" in names and adapter is None:
+        raise ModelError("this browser offers no WebGPU adapter", "run Chromium with --enable-unsafe-webgpu, or use --backend wasm")
 
     progress = Progress(len(names) * (runs + 3 + len(positions)))
     backends = {name: _measure_backend(browser, url, model, name, prompt, runs, gen_tokens, positions, progress)
@@ -208,6 +211,7 @@ def _call(page, fn: str, arg):
 
 def _measure_backend(browser, url, model, name, prompt, runs, gen_tokens, positions, progress) -> dict:
     ctx = browser.new_context()  # empty browser storage: a cold load downloads and verifies
+    extra = {}
     try:
         page = _harness(ctx, url)
         loaded = _call(page, "load", {"model": model, "backend": name})
@@ -230,6 +234,15 @@ def _measure_backend(browser, url, model, name, prompt, runs, gen_tokens, positi
         progress.step(f"{name}: warm load")
         after = _call(page, "memory", None)
         info = loaded["info"]
+        if name == "webgpu":
+            # The adapter (a software one is marked: never a GPU speed figure) and the work per
+            # decoded token, which is deterministic: the fusion target is checked against it.
+            extra["adapter"] = info.get("adapter")
+            extra["software_adapter"] = bool((info.get("adapter") or {}).get("software"))
+            devices = [r["device"] for r in timed if r.get("device")]
+            if devices:
+                extra["per_token"] = {k: statistics.median(d[k] for d in devices)
+                                      for k in ("dispatches_per_token", "submits_per_token", "readback_bytes_per_token")}
         out = {
             "threads": info["threads"], "isolated": info["isolated"], "simd": info.get("simd"),
             "reason": info["reason"], "cold_load_s": loaded["load_s"], "warm_load_s": warm["load_s"],
@@ -242,7 +255,7 @@ def _measure_backend(browser, url, model, name, prompt, runs, gen_tokens, positi
         }
         if at_position:
             out["decode_ms_at_position"] = at_position
-        return out
+        return {**out, **extra}
     finally:
         ctx.close()
 

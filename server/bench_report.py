@@ -7,7 +7,9 @@ Schema "inpage.bench/1" (one JSON object):
   webgpu_adapter {vendor, architecture, device, description, shader_f16} | null,
   packages {name: version}, model {id, quantization, total_bytes, shards: [sha256]},
   backends {name: {threads, isolated, simd, reason, cold_load_s, warm_load_s, peak_memory_bytes,
-            prompt_tokens, ttft_s, prefill_tps, decode_tps, [decode_ms_at_position {pos: ms}]}},
+            prompt_tokens, ttft_s, prefill_tps, decode_tps, [decode_ms_at_position {pos: ms}],
+            webgpu only: adapter {vendor, architecture, description, software, ...}, software_adapter,
+            per_token {dispatches_per_token, submits_per_token, readback_bytes_per_token}}},
   native {... same figures ...} | {"skipped": reason},
   ratios {"<backend>/wllama": {decode, prefill, ttft}}
 Each of ttft_s, prefill_tps, decode_tps is {median, min, max, runs: [...]}, warm-up excluded.
@@ -93,6 +95,8 @@ def table(result: dict) -> str:
         entries["native llama.cpp"] = result["native"]
     for name, r in entries.items():
         mem = r.get("peak_memory_bytes")
+        if r.get("software_adapter"):
+            name = f"{name} (software adapter, not a GPU figure)"
         rows.append((name, str(r.get("threads", "-")), _secs(r.get("cold_load_s")), _secs(r.get("warm_load_s")),
                      fig(r.get("ttft_s"), "{:.2f}"), fig(r.get("prefill_tps"), "{:.0f}"), fig(r.get("decode_tps"), "{:.1f}"),
                      f"{mem / 2**20:.0f}" if mem else "-"))
@@ -101,6 +105,13 @@ def table(result: dict) -> str:
     for pair, r in result.get("ratios", {}).items():
         lines.append(f"{pair}: decode {r['decode']:.2f}x, prefill {r['prefill']:.2f}x, time to first token {r['ttft']:.2f}x")
     for name, r in result["backends"].items():
+        if r.get("adapter"):
+            a = r["adapter"]
+            lines.append(f"{name}: adapter {' '.join(filter(None, (a.get('vendor'), a.get('architecture'), a.get('description'))))}")
+        if r.get("per_token"):
+            t = r["per_token"]
+            lines.append(f"{name}: {t['dispatches_per_token']:g} dispatches, {t['submits_per_token']:g} submits and "
+                         f"{t['readback_bytes_per_token']:g} bytes read back per decoded token")
         for pos, ms in (r.get("decode_ms_at_position") or {}).items():
             lines.append(f"{name}: {ms:.2f} ms per decoded token at position {pos}")
     if "skipped" in result.get("native", {}):

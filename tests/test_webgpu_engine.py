@@ -32,3 +32,21 @@ def test_webgpu_logits_match_the_numpy_reference(model_home, reference_model, tm
     assert info["stats"]["dispatches"] == (cfg.n_layers * 8 + 3) + per_forward
     assert info["stats"]["submits"] == 2
     assert info["greedy_next"] == int(reference.forward(cfg, weights, tokens + [tokens[-1]])[-1].argmax())
+
+
+def test_sampling_on_the_gpu_reads_back_one_id_and_picks_what_the_cpu_sampler_picks(model_home):
+    model_dir = Store(model_home).model_dir(DEFAULT_MODEL)
+    r = subprocess.run(["node", "--import", "./webgpu/node/register.js", "tests/webgpu_generate.mjs", str(model_dir)],
+                       cwd=ROOT, env=node_env(), capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    gpu, cpu = out["on_gpu"], out["on_cpu"]
+    print(f"\nsampled on the GPU: {gpu}\nsampled on the CPU: {cpu}")
+    # Same seed, same logits: the same tokens, with temperature, top-k/p, min-p and a penalty.
+    assert gpu["completion_tokens"] == cpu["completion_tokens"] == 5
+    assert gpu["text"] == cpu["text"]
+    # One dispatch more than the layers' 8 (embed, final norm, output, sampler); one submit; 4 bytes.
+    assert gpu["device"]["dispatches_per_token"] == out["n_layers"] * 8 + 4
+    assert gpu["device"]["submits_per_token"] == 1
+    assert gpu["device"]["readback_bytes_per_token"] == 4
+    assert cpu["device"]["readback_bytes_per_token"] == out["vocab_size"] * 4

@@ -216,3 +216,16 @@ def test_every_webgpu_kernel_matches_numpy(results):
         except AssertionError as e:
             failures.append(str(e).splitlines()[0])
     assert not failures, "\n".join(failures)
+
+
+def test_sampling_kernel_picks_what_the_cpu_sampler_picks():
+    # The CPU sampler (webgpu/sampler.js) is the reference: same seed, same row, same token, over
+    # exact ties, -inf and large magnitudes, tiny and full vocabularies, top-k up to the kernel's
+    # 256, top-p, min-p and penalties.
+    r = subprocess.run(["node", "--import", "./webgpu/node/register.js", "tests/webgpu_sample.mjs"],
+                       cwd=ROOT, env=node_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    print(f"\n{out['cases']} sampling cases, {out['ms_per_case']:.1f} ms each on {out['adapter']['description']}")
+    assert out["cases"] == 180
+    assert out["n_mismatches"] == 0, f"{out['n_mismatches']} of {out['cases']} differ; first: {out['mismatches']}"

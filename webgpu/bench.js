@@ -84,6 +84,7 @@ export async function run({ messages, gen_tokens }) {
     decode_tps: usage.extra.decode_tokens_per_s,
     finish_reason: last.choices[0].finish_reason,
     n_chunks,
+    device: usage.extra.device ?? null, // WebGPU: dispatches, submits and readback bytes per token
   };
 }
 

@@ -216,6 +216,8 @@ export class Engine {
           backend: this.info.backend,
           threads: this.info.threads,
           simd: this.info.simd,
+          // WebGPU: dispatches, submits and bytes read back per decode step (deterministic).
+          ...(end.device ? { device: end.device } : {}),
         },
       };
       yield chunk({}, stop.stopped ? 'stop' : end.finish_reason, usage);

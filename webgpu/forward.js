@@ -16,7 +16,8 @@ export class Transformer {
    * Run tokens at positions pos0.. through the model, filling the KV cache.
    * logits_from: the first batch row whose logits are needed (n-1 for the next token only).
    * want: 'logits' resolves to rows logits_from..n-1 (vocab_size each, a view valid until the next
-   * forward); 'argmax' to the arg-max of each of those rows.
+   * forward); 'argmax' to the arg-max of each of those rows; {sample: plan} to one token sampled
+   * on the device from the last row (backends with ops.sample).
    */
   async forward(tokens, pos0, logits_from = tokens.length - 1, want = 'logits') {
     const c = this.config;
@@ -41,6 +42,7 @@ export class Transformer {
     const m = n - logits_from;
     b.rmsnorm('x', W.output_norm, 'xb', n, logits_from);
     b.matmuls('xb', m, [{ W: W.output }], 'logits');
-    return want === 'argmax' ? b.argmax(m) : b.logits(m);
+    if (want === 'argmax') return b.argmax(m);
+    return want.sample ? b.sample(m, want.sample) : b.logits(m);
   }
 }

@@ -36,6 +36,11 @@
  *   The first m rows of logits, once the work queued so far is done.
  * @property {(m: number) => Int32Array|Promise<Int32Array>} argmax
  *   The arg-max of each of the first m rows of logits (greedy sampling without a logits readback).
+ * @property {(m: 1, plan: object) => Int32Array|Promise<Int32Array>} [sample]
+ *   Optional: a token sampled on the device from logits row 0 by a Sampler.devicePlan within
+ *   `sampleLimits` ({max_k, max_penalized, max_count}); a backend without it returns logits rows.
+ * @property {() => object} [stats]
+ *   Optional: counters since load ({forwards, dispatches, submits, readback_bytes, record_ms}).
  */
 
 export const BUFFER_NAMES = ['x', 'xb', 'qkv', 'att', 'hb', 'logits'];

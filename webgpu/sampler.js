@@ -75,12 +75,35 @@ export class Sampler {
     return ids[n - 1];
   }
 
+  /**
+   * This step as a device runs it (webgpu/backends/webgpu/sample.wgsl): the same penalties, top-k,
+   * temperature, min-p and top-p, and the one uniform draw this step takes on the CPU. null when
+   * the device cannot take it (no top-k, or more candidates or penalized tokens than `limits`
+   * allow): then the CPU samples the whole row.
+   * @param {{max_k: number, max_penalized: number, max_count: number}} limits
+   */
+  devicePlan(history, vocab_size, limits) {
+    const greedy = this.temperature <= 0;
+    const k = greedy ? 1 : this.top_k > 0 ? Math.min(this.top_k, vocab_size) : vocab_size;
+    if (k > limits.max_k) return null;
+    const counts = this.#penalized ? this.#recentCounts(history) : new Map();
+    if (counts.size > limits.max_penalized || Math.max(0, ...counts.values()) > limits.max_count) return null;
+    return {
+      k, r: greedy ? 0 : this.random(), inv_temperature: greedy ? 0 : 1 / this.temperature, top_p: this.top_p, min_p: this.min_p,
+      penalties: { ids: [...counts.keys()], counts: [...counts.values()], repetition: this.repetition_penalty,
+        frequency: this.frequency_penalty, presence: this.presence_penalty },
+    };
+  }
+
+  #recentCounts(history) {
+    const counts = new Map();
+    for (const id of history.slice(-this.penalty_last_n)) counts.set(id, (counts.get(id) ?? 0) + 1);
+    return counts;
+  }
+
   applyPenalties(logits, history) {
     if (!this.#penalized) return;
-    const recent = history.slice(-this.penalty_last_n);
-    const counts = new Map();
-    for (const id of recent) counts.set(id, (counts.get(id) ?? 0) + 1);
-    for (const [id, count] of counts) {
+    for (const [id, count] of this.#recentCounts(history)) {
       let l = logits[id];
       if (this.repetition_penalty !== 1) l = l > 0 ? l / this.repetition_penalty : l * this.repetition_penalty;
       l -= count * this.frequency_penalty + this.presence_penalty;
@@ -95,16 +118,18 @@ export function argmax(logits) {
   return best;
 }
 
-// Indices of the k largest values, largest first.
+// Indices of the k largest values, largest first; of equal values, the lower id first (as on the GPU).
 function topK(logits, k) {
   if (k >= logits.length) return Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
-  const heap = []; // [value, id] min-heap by value, size k
+  // A min-heap of [value, id] by worse-first: a lower value, or an equal value with a higher id.
+  const worse = (a, b) => a[0] < b[0] || (a[0] === b[0] && a[1] > b[1]);
+  const heap = [];
   const push = (v, id) => {
     heap.push([v, id]);
     let i = heap.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (heap[p][0] <= heap[i][0]) break;
+      if (!worse(heap[i], heap[p])) break;
       [heap[p], heap[i]] = [heap[i], heap[p]];
       i = p;
     }
@@ -115,17 +140,18 @@ function topK(logits, k) {
     for (;;) {
       const l = 2 * i + 1, r = l + 1;
       let m = i;
-      if (l < heap.length && heap[l][0] < heap[m][0]) m = l;
-      if (r < heap.length && heap[r][0] < heap[m][0]) m = r;
+      if (l < heap.length && worse(heap[l], heap[m])) m = l;
+      if (r < heap.length && worse(heap[r], heap[m])) m = r;
       if (m === i) break;
       [heap[m], heap[i]] = [heap[i], heap[m]];
       i = m;
     }
   };
+  // Ids come in increasing order, so a value equal to the worst kept one never displaces it.
   for (let i = 0; i < logits.length; i++) {
     const v = logits[i];
     if (heap.length < k) push(v, i);
     else if (v > heap[0][0]) replaceTop(v, i);
   }
-  return heap.sort((a, b) => b[0] - a[0]).map(([, id]) => id);
+  return heap.sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, id]) => id);
 }

@@ -84,18 +84,26 @@ export class Session {
     }
     const cached = params.cache_prompt === false ? 0 : kv.reusable(tokens);
     const sampler = new Sampler(params);
-    // Greedy sampling with no penalties needs only the arg-max: a GPU backend reads back one id.
-    const want = sampler.isGreedy ? 'argmax' : 'logits';
+    const ops = this.transformer.backend;
+    const V = this.config.vocab_size;
+    const history = tokens.slice();
+    // Greedy sampling with no penalties needs only the arg-max, and a backend that samples on the
+    // device takes the sampler's plan: either way a GPU reads back one id instead of the row.
+    const wantNext = () => {
+      if (sampler.isGreedy) return 'argmax';
+      const plan = ops.sample ? sampler.devicePlan(history, V, ops.sampleLimits) : null;
+      return plan ? { sample: plan } : 'logits';
+    };
+    let want = wantNext();
     let out = await this.prefill(tokens, cached, want);
     yield { type: 'prefilled', prompt_tokens: tokens.length, cached_prompt_tokens: cached };
 
     const detok = new Detokenizer(tokenizer);
-    const history = tokens.slice();
+    const stats0 = ops.stats?.();
     let finish_reason = 'stop';
     let n_gen = 0;
     for (;;) {
-      const V = this.config.vocab_size;
-      const next = want === 'argmax' ? out[out.length - 1] : sampler.sample(out.subarray(out.length - V), history);
+      const next = want === 'logits' ? sampler.sample(out.subarray(out.length - V), history) : out[out.length - 1];
       if (tokenizer.isEog(next)) break;
       const text = detok.push(next);
       yield { type: 'token', text };
@@ -104,6 +112,7 @@ export class Session {
         finish_reason = 'length';
         break;
       }
+      want = wantNext();
       out = await this.transformer.forward([next], kv.n_past, 0, want);
       kv.append([next]);
       if (await aborted()) {
@@ -113,7 +122,8 @@ export class Session {
     }
     const rest = detok.flush();
     if (rest) yield { type: 'token', text: rest, n: 0 };
-    yield { type: 'done', finish_reason, prompt_tokens: tokens.length, cached_prompt_tokens: cached, completion_tokens: n_gen };
+    yield { type: 'done', finish_reason, prompt_tokens: tokens.length, cached_prompt_tokens: cached, completion_tokens: n_gen,
+      ...(stats0 ? { device: perStep(stats0, ops.stats()) } : {}) };
   }
 
   /** Logits for a token sequence from position 0: arg-max at every position, full rows for `rows`. */
@@ -134,4 +144,13 @@ export class Session {
     }
     return { argmax: top, logits: rows.map((r) => wanted.get(r)) };
   }
+}
+
+/** A backend's work per decode step between two stats() readings: dispatches, submits, readback bytes. */
+function perStep(before, after) {
+  const steps = after.forwards - before.forwards;
+  if (steps <= 0) return null;
+  const per = (key) => (after[key] - before[key]) / steps;
+  return { decode_steps: steps, dispatches_per_token: per('dispatches'), submits_per_token: per('submits'),
+    readback_bytes_per_token: per('readback_bytes'), record_ms_per_token: per('record_ms') };
 }

@@ -36,3 +36,24 @@ def test_a_short_bench_reports_every_figure(model_home, tmp_path, capsys):
     assert result["browser"]["version"] and result["model"]["shards"]
     assert "wasm/wllama: decode" in printed
     assert "<svg" in report.read_text()
+
+
+def test_bench_runs_webgpu_on_a_software_adapter_and_counts_its_work_per_token(model_home, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["--home", str(model_home), "bench", "--backend", "webgpu", "--runs", "1", "--prompt-tokens", "8",
+                 "--gen-tokens", "3", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    result = json.loads(out.read_text())
+    assert set(result["backends"]) == {"webgpu"}
+    r = result["backends"]["webgpu"]
+    # Headless Chromium's WebGPU here is SwiftShader: measured, and marked as no GPU figure.
+    assert r["software_adapter"] is True and r["adapter"]["software"] is True
+    assert "webgpu (software adapter, not a GPU figure)" in printed
+    assert sane(result) == []
+    # The fusion target, from the engine's own counters: at most 8 dispatches per layer plus the
+    # embedding, final norm, output and arg-max; one submit and a 4-byte token id per step.
+    n_layers = 30  # SmolLM2-135M
+    assert r["per_token"] == {"dispatches_per_token": 8 * n_layers + 4, "submits_per_token": 1, "readback_bytes_per_token": 4}
+    assert "244 dispatches, 1 submits and 4 bytes read back per decoded token" in printed
+    print(printed)

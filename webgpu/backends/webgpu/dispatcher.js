@@ -1,11 +1,12 @@
 // Records one forward pass as one compute pass and one submit. Each dispatch of the schedule has a
 // slot in one uniform arena; its bind group is built the first time that dispatch is seen and kept
 // (the schedule is the same every step; a prefill and a decode step may use other pipelines at the
-// same slot, so a slot keeps one bind group per call key). Per step the host writes the arena once (a data head such
-// as the RoPE table, then every slot's values) with a single writeBuffer.
+// same slot, so a slot keeps one bind group per call key). Per step the host writes the arena once
+// (a data head such as the RoPE table, then every slot's values) with a single writeBuffer.
 
 const ALIGN = 256; // minUniformBufferOffsetAlignment's largest allowed value
 const align = (n) => Math.ceil(n / ALIGN) * ALIGN;
+const SLOT = 2 * ALIGN; // bytes of uniforms per dispatch
 
 export class Dispatcher {
   /**
@@ -16,13 +17,14 @@ export class Dispatcher {
     this.device = device;
     this.n_slots = n_slots;
     this.head_bytes = align(head_bytes);
-    // The largest struct is 304 bytes (quant_matvec's, with 64 token ids); most are under 64.
-    const bytes = this.head_bytes + n_slots * 2 * ALIGN;
+    // Every slot takes the largest struct: sample's (352 bytes, with 64 penalized tokens), since
+    // a slot's kernel can change between steps (arg-max or sampling, prefill or decode).
+    const bytes = this.head_bytes + n_slots * SLOT;
     this.arena = device.createBuffer({ label: 'uniform arena', size: bytes,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     this.mirror = new ArrayBuffer(bytes);
     this.views = { u32: new Uint32Array(this.mirror), f32: new Float32Array(this.mirror) };
-    this.slots = []; // per dispatch index: {offset, end, bind_groups: Map(key -> GPUBindGroup)}
+    this.slots = []; // per dispatch index: {offset, bind_groups: Map(key -> GPUBindGroup)}
     this.encoder = null;
     this.pass = null;
     this.n = 0;
@@ -52,13 +54,8 @@ export class Dispatcher {
   dispatch({ key, pipeline, params, struct, bindings, groups }) {
     const i = this.n++;
     if (i >= this.n_slots) throw new Error(`the schedule needs more than ${this.n_slots} dispatches per step`);
-    let slot = this.slots[i];
-    if (!slot) {
-      const offset = i === 0 ? this.head_bytes : this.slots[i - 1].end;
-      slot = this.slots[i] = { offset, end: offset + align(struct.size), bind_groups: new Map() };
-      if (slot.end > this.mirror.byteLength) throw new Error('the uniform arena is full');
-    }
-    if (align(struct.size) > slot.end - slot.offset) throw new Error(`dispatch ${i} (${key}) needs a larger uniform slot than the schedule gave it`);
+    if (struct.size > SLOT) throw new Error(`dispatch ${i} (${key}) has a ${struct.size}-byte uniform struct; slots hold ${SLOT}`);
+    const slot = (this.slots[i] ??= { offset: this.head_bytes + i * SLOT, bind_groups: new Map() });
     let bind_group = slot.bind_groups.get(key);
     if (!bind_group) {
       const entries = [{ binding: 0, resource: { buffer: this.arena, offset: slot.offset, size: struct.size } }];
@@ -77,7 +74,7 @@ export class Dispatcher {
   submit(copies = () => {}) {
     this.pass.end();
     copies(this.encoder);
-    const used = this.n ? this.slots[this.n - 1].end : this.head_bytes;
+    const used = this.head_bytes + this.n * SLOT;
     this.device.queue.writeBuffer(this.arena, 0, this.mirror, 0, used);
     this.device.queue.submit([this.encoder.finish()]);
     this.stats.submits++;

@@ -1,7 +1,7 @@
 // The schedule's ops (webgpu/ops_contract.js) on WebGPU: weights stay packed as GGUF stores them, in
 // storage buffers (split by rows where a tensor passes the binding limit); activations and the KV
 // cache are f32. A forward pass is one compute pass and one submit, ending in one readback: the
-// logits rows, or only their arg-max (greedy decoding).
+// logits rows, or only one token id (greedy decoding, or sampling on the GPU).
 
 import { mapWeights } from '../../model.js';
 import { bufferColumns } from '../../ops_contract.js';
@@ -13,6 +13,7 @@ import { Dispatcher } from './dispatcher.js';
 import { MAX_PARTS, MODE, QuantMatvec } from './quant_matvec.js';
 import { RMSNorm } from './rmsnorm.js';
 import { RopeStore } from './rope_store.js';
+import { SAMPLE_LIMITS, Sample } from './sample.js';
 
 const OPS_PER_LAYER = 8;
 
@@ -39,6 +40,7 @@ export async function createWebGPUOps(blobs, gguf, model, { n_ctx, n_batch, gpu 
   const kernels = {
     matvec: await QuantMatvec.create(device, description), rmsnorm: await RMSNorm.create(device), rope: await RopeStore.create(device),
     attention: await Attention.create(device), argmax: await Argmax.create(device),
+    sample: await Sample.create(device),
   };
   const ops = new WebGPUOps(device, kernels, model.config, { n_ctx, n_batch });
   return {
@@ -132,13 +134,14 @@ export class WebGPUOps {
     this.host_logits = new Float32Array(n_batch * c.vocab_size);
     this.pos0 = 0;
     this.forwards = 0;
+    this.readback_bytes = 0;
+    this.sampleLimits = SAMPLE_LIMITS;
   }
 
   /** Dispatches and submits so far, and per forward pass. */
   stats() {
     const { dispatches, submits, record_ms } = this.dispatcher.stats;
-    const f = Math.max(this.forwards, 1);
-    return { forwards: this.forwards, dispatches, submits, record_ms, dispatches_per_forward: dispatches / f, submits_per_forward: submits / f };
+    return { forwards: this.forwards, dispatches, submits, readback_bytes: this.readback_bytes, record_ms };
   }
 
   embed(table, tokens, dst) {
@@ -205,6 +208,16 @@ export class WebGPUOps {
 
   async argmax(m) {
     this.#run(this.k.argmax.call({ key: 'argmax', logits: this.buf.logits, ids: this.ids, n: this.c.vocab_size, m }));
+    return this.#readIds(m);
+  }
+
+  async sample(m, plan) {
+    if (m !== 1) throw new Error(`sampling on the GPU takes one row, not ${m}`);
+    this.#run(this.k.sample.call({ key: 'sample', logits: this.buf.logits, ids: this.ids, n: this.c.vocab_size, plan }));
+    return this.#readIds(1);
+  }
+
+  async #readIds(m) {
     this.dispatcher.submit((enc) => enc.copyBufferToBuffer(this.ids, 0, this.readback.ids, 0, m * 4));
     let ids = null;
     await this.#read(this.readback.ids, m * 4, (range) => (ids = new Int32Array(range.slice(0))));
@@ -216,6 +229,7 @@ export class WebGPUOps {
   }
 
   async #read(buffer, bytes, take) {
+    this.readback_bytes += bytes;
     try {
       await buffer.mapAsync(GPUMapMode.READ, 0, bytes);
     } catch (e) {
