@@ -162,7 +162,8 @@ def test_rope(k, neox):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_attention_is_causal_grouped_and_split_by_heads(k):
+@pytest.mark.parametrize("causal", [1, 0], ids=["causal", "bidirectional"])
+def test_attention_is_grouped_and_split_by_heads(k, causal):
     rng = np.random.default_rng(9)
     n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens = 6, 2, 8, 16, 5, 3
     q = rng.standard_normal((n_tokens, n_heads, head_dim)).astype(np.float32)
@@ -173,17 +174,39 @@ def test_attention_is_causal_grouped_and_split_by_heads(k):
     q_rows = np.concatenate([q.reshape(n_tokens, -1), np.full((n_tokens, 7), np.nan, np.float32)], axis=1)
     qp, kp, vp = k.put(q_rows), k.put(kc), k.put(vc)
     for begin, end in [(0, 4), (4, 6)]:
-        k("attention", qp, q_rows.shape[1], kp, vp, out, scores, n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens, begin, end)
+        k("attention", qp, q_rows.shape[1], kp, vp, out, scores, n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens, causal,
+          begin, end)
     got = k.get(out, q.size).reshape(q.shape)
     expected = np.zeros_like(q, dtype=np.float64)
     for t in range(n_tokens):
         for h in range(n_heads):
             kv = h // (n_heads // n_kv_heads)
-            keys = pos0 + t + 1
-            s = kc[kv, :keys] @ q[t, h] / np.sqrt(head_dim)
+            # causal: positions 0..own; bidirectional (an encoder): the sequence's pos0..pos0+n_tokens-1
+            keys = slice(0, pos0 + t + 1) if causal else slice(pos0, pos0 + n_tokens)
+            s = kc[kv, keys] @ q[t, h] / np.sqrt(head_dim)
             p = np.exp(s - s.max())
-            expected[t, h] = (p / p.sum()) @ vc[kv, :keys]
+            expected[t, h] = (p / p.sum()) @ vc[kv, keys]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_layernorm(k):
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((3, 44)) * 4 + 2).astype(np.float32)
+    w, b = rng.standard_normal(44).astype(np.float32), rng.standard_normal(44).astype(np.float32)
+    ptr = k.put(x)
+    k("layernorm", ptr, k.put(w), k.put(b), ptr, 44, 1e-12, 3)  # in place, as the encoder runs it
+    x64 = x.astype(np.float64)
+    mu, var = x64.mean(axis=1, keepdims=True), x64.var(axis=1, keepdims=True)
+    np.testing.assert_allclose(k.get(ptr, x.size).reshape(3, 44), (x64 - mu) / np.sqrt(var + 1e-12) * w + b, rtol=1e-5, atol=1e-5)
+
+
+def test_gelu_is_the_erf_form(k):
+    import math
+    x = np.concatenate([np.linspace(-9, 9, 397), [0.0, -0.0, 1e-6, -30.0, 30.0]]).astype(np.float32)
+    out = k.alloc(x.size * 4)
+    k("gelu", k.put(x), out, x.size)
+    expected = np.array([v * (1 + math.erf(v / math.sqrt(2))) / 2 for v in x.astype(np.float64)])
+    np.testing.assert_allclose(k.get(out, x.size), expected, rtol=1e-6, atol=2e-7)
 
 
 def test_swiglu_and_add(k):

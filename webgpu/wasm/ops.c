@@ -1,4 +1,5 @@
-// The f32 ops of a llama-family layer: rmsnorm, rope, attention over the KV cache, swiglu, add.
+// The f32 ops of a transformer layer: rmsnorm, layernorm, rope, attention over the KV cache (causal,
+// or bidirectional within a sequence), swiglu, gelu, add.
 // No libm in wasm32-freestanding: exp is our own; rope's cos/sin come from a table JS fills.
 #include "quants.h"
 
@@ -56,21 +57,23 @@ EXPORT(rope) void rope(float *x, const float *cs, int n_heads, int head_dim, int
   }
 }
 
-// Causal attention for n_tokens query tokens at positions pos0.., heads [head_begin, head_end).
+// Attention for n_tokens query tokens at positions pos0.., heads [head_begin, head_end). causal: each
+// attends to positions 0..its own; otherwise (an encoder) to its sequence's positions pos0..pos0+n_tokens-1.
 // q: n_tokens rows, q_stride floats apart, of n_heads*head_dim; out: n_tokens rows of n_heads*head_dim.
 // k_cache, v_cache: [n_kv_heads][n_ctx][head_dim]. scores: scratch of n_ctx floats (one per thread).
 EXPORT(attention) void attention(const float *q, int q_stride, const float *k_cache, const float *v_cache, float *out,
                                  float *scores, int n_heads, int n_kv_heads, int head_dim, int n_ctx,
-                                 int pos0, int n_tokens, int head_begin, int head_end) {
+                                 int pos0, int n_tokens, int causal, int head_begin, int head_end) {
   int group = n_heads / n_kv_heads;
   int row = n_heads * head_dim;
   float scale = 1.0f / __builtin_sqrtf((float)head_dim);
   for (int t = 0; t < n_tokens; t++) {
-    int n_keys = pos0 + t + 1;
+    int key0 = causal ? 0 : pos0;
+    int n_keys = causal ? pos0 + t + 1 : n_tokens;
     for (int h = head_begin; h < head_end; h++) {
       const float *qh = q + (size_t)t * q_stride + h * head_dim;
-      const float *kh = k_cache + (size_t)(h / group) * n_ctx * head_dim;
-      const float *vh = v_cache + (size_t)(h / group) * n_ctx * head_dim;
+      const float *kh = k_cache + ((size_t)(h / group) * n_ctx + key0) * head_dim;
+      const float *vh = v_cache + ((size_t)(h / group) * n_ctx + key0) * head_dim;
       float mx = -3.0e38f;
       for (int j = 0; j < n_keys; j++) {
         v128_t acc = wasm_f32x4_splat(0.0f);
@@ -105,6 +108,48 @@ EXPORT(swiglu) void swiglu(const float *gate, const float *up, float *out, int n
     v128_t g = wasm_v128_load(gate + i);
     v128_t sig = wasm_f32x4_div(wasm_f32x4_splat(1.0f), wasm_f32x4_add(wasm_f32x4_splat(1.0f), exp_f32x4(wasm_f32x4_neg(g))));
     wasm_v128_store(out + i, wasm_f32x4_mul(wasm_f32x4_mul(g, sig), wasm_v128_load(up + i)));
+  }
+}
+
+// out = (x - mean(x)) / sqrt(var(x) + eps) * w + b, per row of n values (n a multiple of 4); out may alias x.
+EXPORT(layernorm) void layernorm(const float *x, const float *w, const float *b, float *out, int n, float eps,
+                                 int n_rows) {
+  for (int t = 0; t < n_rows; t++, x += n, out += n) {
+    v128_t s = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < n; i += 4) s = wasm_f32x4_add(s, wasm_v128_load(x + i));
+    v128_t mean = wasm_f32x4_splat(hsum_f32x4(s) / n);
+    v128_t ss = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < n; i += 4) {
+      v128_t d = wasm_f32x4_sub(wasm_v128_load(x + i), mean);
+      ss = wasm_f32x4_add(ss, wasm_f32x4_mul(d, d));
+    }
+    v128_t inv = wasm_f32x4_splat(1.0f / __builtin_sqrtf(hsum_f32x4(ss) / n + eps));
+    for (int i = 0; i < n; i += 4) {
+      v128_t y = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + i), mean), inv);
+      wasm_v128_store(out + i, wasm_f32x4_add(wasm_f32x4_mul(y, wasm_v128_load(w + i)), wasm_v128_load(b + i)));
+    }
+  }
+}
+
+// erf(x): Numerical Recipes' erfc Chebyshev fit, fractional error below 1.2e-7 everywhere.
+static inline v128_t erf_f32x4(v128_t x) {
+  v128_t z = wasm_f32x4_abs(x);
+  v128_t t = wasm_f32x4_div(wasm_f32x4_splat(1.0f), wasm_f32x4_add(wasm_f32x4_splat(1.0f), wasm_f32x4_mul(wasm_f32x4_splat(0.5f), z)));
+  static const float c[10] = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f, -0.18628806f,
+                              0.27886807f, -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
+  v128_t p = wasm_f32x4_splat(c[9]);
+  for (int i = 8; i >= 0; i--) p = wasm_f32x4_add(wasm_f32x4_mul(p, t), wasm_f32x4_splat(c[i]));
+  v128_t erfc = wasm_f32x4_mul(t, exp_f32x4(wasm_f32x4_sub(p, wasm_f32x4_mul(z, z))));
+  v128_t e = wasm_f32x4_sub(wasm_f32x4_splat(1.0f), erfc);
+  return wasm_v128_bitselect(wasm_f32x4_neg(e), e, wasm_f32x4_lt(x, wasm_f32x4_splat(0.0f)));
+}
+
+// out = x * (1 + erf(x / sqrt 2)) / 2 (BERT's exact GELU), elementwise over n values (n a multiple of 4).
+EXPORT(gelu) void gelu(const float *x, float *out, int n) {
+  for (int i = 0; i < n; i += 4) {
+    v128_t v = wasm_v128_load(x + i);
+    v128_t e = erf_f32x4(wasm_f32x4_mul(v, wasm_f32x4_splat(0.70710678118654752f)));
+    wasm_v128_store(out + i, wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_splat(0.5f), v), wasm_f32x4_add(wasm_f32x4_splat(1.0f), e)));
   }
 }
 
