@@ -7,6 +7,7 @@ the source is F16); BF16 widens to F32 exactly. Quantization happens afterwards 
 """
 from __future__ import annotations
 
+
 import logging
 import re
 from dataclasses import dataclass
@@ -73,6 +74,11 @@ def convert(cfg: hf_arch.HFConfig, tensors: dict[str, TensorSource], tokenizer_d
     if (license_id := model_card_license(tokenizer_dir)) is not None:
         writer.add_license(license_id)
     hf_arch.add_metadata(writer, cfg, pooling)
+    if cfg.arch.family == "bert" and (max_seq := hf_arch.read_max_seq_length(tokenizer_dir)):
+        # sentence-transformers cuts inputs there (256 tokens for all-MiniLM-L6-v2), below the
+        # position table's 512. Our engine cuts there too; llama.cpp ignores the key (a context
+        # length below the position table's makes it abort while tokenizing).
+        writer.add_uint32(hf_arch.MAX_SEQ_KEY, max_seq)
     f16 = all(p.source.dtype == "F16" for p in plan if len(p.shape) > 1)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if f16 else gguf.LlamaFileType.ALL_F32)
     vocab.add_to_gguf(writer)

@@ -151,6 +151,18 @@ def add_metadata(writer: gguf.GGUFWriter, cfg: HFConfig, pooling: int | None) ->
         writer.add_value_length(cfg.head_dim)
 
 
+MAX_SEQ_KEY = "sentence_transformers.max_seq_length"
+
+
+def read_max_seq_length(model_dir: Path) -> int | None:
+    """sentence-transformers' input cut (sentence_bert_config.json's max_seq_length), if any."""
+    path = model_dir / "sentence_bert_config.json"
+    if not path.is_file():
+        return None
+    n = json.loads(path.read_text(encoding="utf-8")).get("max_seq_length")
+    return int(n) if isinstance(n, int) and n > 0 else None
+
+
 def read_pooling(model_dir: Path) -> int | None:
     """sentence-transformers' pooling (1_Pooling/config.json) as a llama.cpp pooling type, if any."""
     path = model_dir / "1_Pooling" / "config.json"

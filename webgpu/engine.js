@@ -3,11 +3,15 @@
 //   const engine = await createEngine({ model: 'smollm2-135m', backend: 'auto', onProgress });
 //   for await (const chunk of await engine.chat.completions.create({ messages, stream: true })) ...
 //
+//   const embedder = await createEngine({ model: 'minilm-l6' });   // an encoder: embeddings only
+//   const { data } = await embedder.embeddings.create({ input: ['a text', 'another'] });
+//
 // Backend-neutral parts live here: manifest, shard loading and verification, stop strings,
 // OpenAI-shaped chunks, and the timing of each reply. A backend only turns messages into text pieces.
 
 import { DeviceLostError, DownloadError, RequestError } from './errors.js';
 import { readGGUF } from './gguf.js';
+import { describeEncoder } from './encoder_model.js';
 import { describeModel } from './model.js';
 import { loadShards } from './shards.js';
 import { StopMatcher } from './stop.js';
@@ -35,7 +39,9 @@ export async function supports(model, { gpu = globalThis.navigator?.gpu } = {}) 
   const ours = model.error
     ? { ok: false, reason: `our GGUF reader refused the file (${model.error})` }
     : model.support;
-  answers.webgpu = ours.ok ? await webgpuSupports(model, gpu) : ours;
+  answers.webgpu = !ours.ok ? ours
+    : model.config.encoder ? { ok: false, reason: 'our WebGPU engine does not run encoders yet' }
+      : await webgpuSupports(model, gpu);
   answers.wasm = !ours.ok ? ours
     : typeof WebAssembly !== 'object' || !WebAssembly.validate(SIMD_PROBE)
       ? { ok: false, reason: 'this browser lacks WebAssembly SIMD, which our engine needs' }
@@ -68,22 +74,26 @@ export async function chooseBackend(requested, manifest, blobs, { gpu } = {}) {
     throw new RequestError(`Unknown backend "${requested}"; use one of: auto, ${Object.keys(BACKENDS).join(', ')}.`);
   }
   let model;
+  let task = 'chat';
   try {
-    model = describeModel(await readGGUF(blobs));
+    const gguf = await readGGUF(blobs);
+    // An encoder (BERT) embeds text; everything else chats.
+    task = gguf.metadata.get('general.architecture') === 'bert' ? 'embedding' : 'chat';
+    model = task === 'embedding' ? describeEncoder(gguf) : describeModel(gguf);
   } catch (e) {
     model = { error: e.message };
   }
   const answers = await supports(model, { gpu });
   if (requested !== 'auto') {
     const a = answers[requested];
-    return { name: requested, reason: a.ok ? `it was asked for by name; ${a.reason}` : `it was asked for by name, though ${a.reason}` };
+    return { name: requested, task, reason: a.ok ? `it was asked for by name; ${a.reason}` : `it was asked for by name, though ${a.reason}` };
   }
-  if (answers.webgpu.ok && !answers.webgpu.software) return { name: 'webgpu', reason: answers.webgpu.reason };
+  if (answers.webgpu.ok && !answers.webgpu.software) return { name: 'webgpu', task, reason: answers.webgpu.reason };
   if (answers.wasm.ok) {
     const why = answers.webgpu.ok ? answers.webgpu.reason : `WebGPU is out: ${answers.webgpu.reason}`;
-    return { name: 'wasm', reason: `${answers.wasm.reason} (${why})` };
+    return { name: 'wasm', task, reason: `${answers.wasm.reason} (${why})` };
   }
-  return { name: 'wllama', reason: `${answers.wasm.reason}; llama.cpp (wllama) runs it` };
+  return { name: 'wllama', task, reason: `${answers.wasm.reason}; llama.cpp (wllama) runs it` };
 }
 
 // A minimal module using a v128 instruction: validates only where WebAssembly SIMD is supported.
@@ -104,6 +114,7 @@ export async function createEngine({ model, backend = 'auto', onProgress = () =>
   const options = {
     threads: threads ?? (isolated ? navigator.hardwareConcurrency || 1 : 1),
     contextLength: contextLength ?? Math.min(manifest.context_length || 2048, 4096),
+    task: choice.task,
   };
   const impl = await loadBackend(choice.name, blobs, options);
   onProgress({ phase: 'ready', loaded: manifest.total_bytes, total: manifest.total_bytes, shard: blobs.length, n_shards: blobs.length });
@@ -120,6 +131,8 @@ async function loadBackend(name, blobs, options) {
 export class Engine {
   #busy = false;
 
+  #embedding = Promise.resolve(); // embedding requests run one at a time, in order
+
   #fallback = null; // the switch to WASM under way after a lost GPU
 
   constructor(manifest, backend, info, { blobs, options, onBackendChange = () => {} } = {}) {
@@ -127,7 +140,40 @@ export class Engine {
     this.info = { model: manifest.id, isolated: info.isolated, shards_from_storage: info.from_storage, warnings: info.warnings };
     this.#use(backend, info.name, info.reason);
     this.reload = { blobs, options, onBackendChange };
+    this.task = options?.task ?? 'chat';
     this.chat = { completions: { create: (request) => this.#create(request) } };
+    this.embeddings = { create: (request) => this.#embed(request) };
+  }
+
+  /**
+   * OpenAI's embeddings.create: {input: string | string[], encoding_format?: 'float' | 'base64',
+   * dimensions?} -> {object: 'list', data: [{object: 'embedding', index, embedding}], model, usage}.
+   * Vectors have unit length (sentence-transformers' normalization), so a dot product is the cosine.
+   */
+  async #embed(request) {
+    const id = this.manifest.id;
+    if (this.task !== 'embedding') {
+      throw new RequestError(`${id} is a chat model; embeddings need an embedding model such as minilm-l6.`);
+    }
+    const input = request?.input;
+    const texts = typeof input === 'string' ? [input] : input;
+    if (!Array.isArray(texts) || texts.length === 0 || !texts.every((t) => typeof t === 'string')) {
+      throw new RequestError('embeddings.create needs input: a string or a non-empty array of strings.');
+    }
+    const format = request.encoding_format ?? 'float';
+    if (format !== 'float' && format !== 'base64') throw new RequestError(`encoding_format must be float or base64, not ${format}.`);
+    const run = this.#embedding.then(() => this.backend.embed(texts));
+    this.#embedding = run.catch(() => {});
+    const r = await run;
+    const dims = r.embeddings[0]?.length;
+    if (request.dimensions !== undefined && request.dimensions !== dims) {
+      throw new RequestError(`${id} makes ${dims}-dimensional vectors; dimensions ${request.dimensions} cannot be given.`);
+    }
+    return {
+      object: 'list', model: id,
+      data: r.embeddings.map((e, index) => ({ object: 'embedding', index, embedding: format === 'float' ? Array.from(e) : base64(e) })),
+      usage: { prompt_tokens: r.prompt_tokens, total_tokens: r.prompt_tokens, truncated_inputs: r.truncated },
+    };
   }
 
   #use(backend, name, reason) {
@@ -154,6 +200,9 @@ export class Engine {
   }
 
   async #create(request) {
+    if (this.task === 'embedding') {
+      throw new RequestError(`${this.manifest.id} is an embedding model: use engine.embeddings.create, or load a chat model to chat.`);
+    }
     const req = checkRequest(request);
     const stream = this.#stream(req);
     return req.stream ? stream : collect(stream);
@@ -267,6 +316,14 @@ function checkRequest(r) {
     cache_prompt: r.cache_prompt !== false,
     signal: r.signal,
   };
+}
+
+/** Little-endian float32 bytes in base64, as OpenAI's encoding_format: 'base64'. */
+function base64(v) {
+  const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
 }
 
 async function collect(stream) {

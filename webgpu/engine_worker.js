@@ -1,7 +1,8 @@
 // Our engine's worker: it owns a Session (webgpu/session.js) on the WASM or the WebGPU backend and
-// runs prefill and decode; the page only sees text pieces.
+// runs prefill and decode, or an EmbeddingSession (an encoder); the page only sees text pieces and vectors.
 //
-// Messages in:  {type: 'load', backend, blobs, n_threads, n_ctx} | {type: 'generate', id, messages, params}
+// Messages in:  {type: 'load', backend, blobs, n_threads, n_ctx, task} | {type: 'generate', id, messages, params}
+//               {type: 'embed', id, texts} (task 'embedding': an encoder)
 //               {type: 'abort', id} | {type: 'evaluate', id, tokens, rows} | {type: 'tokenize', id, text}
 //               {type: 'prompt', id, messages} | {type: 'lose-device'} (tests: destroy the GPU device)
 // Messages out: {type: 'loaded', info} | {type: 'prefilled', id, prompt_tokens, cached_prompt_tokens}
@@ -10,6 +11,7 @@
 //               (a kernel or backend failed) or 'device-lost' (the GPU went away)
 //               {type: 'device-lost', message}: the GPU went away between requests
 
+import { createEmbeddingSession } from './embedding_session.js';
 import { createSession } from './session.js';
 
 // Token text goes to the page at most this often: a message per token wakes the page's main thread,
@@ -26,6 +28,7 @@ onmessage = async ({ data: msg }) => {
     else if (msg.type === 'lose-device') session?.loseDevice?.();
     else if (lost) throw new DeviceLost(lost);
     else if (msg.type === 'generate') await generate(msg);
+    else if (msg.type === 'embed') postMessage({ type: 'result', id: msg.id, ...(await session.embed(msg.texts)) });
     else if (msg.type === 'evaluate') postMessage({ type: 'result', id: msg.id, ...(await session.evaluate(msg.tokens, msg.rows)) });
     else if (msg.type === 'tokenize') postMessage({ type: 'result', id: msg.id, tokens: session.tokenizer.encode(msg.text) });
     else if (msg.type === 'prompt') postMessage({ type: 'result', id: msg.id, ...session.renderPrompt(msg.messages) });
@@ -37,12 +40,14 @@ onmessage = async ({ data: msg }) => {
 
 class DeviceLost extends Error {}
 
-async function load({ backend, blobs, n_threads, n_ctx }) {
+async function load({ backend, blobs, n_threads, n_ctx, task = 'chat' }) {
   const onDeviceLost = (message) => {
     lost = message;
     postMessage({ type: 'device-lost', message });
   };
-  session = await createSession(blobs, { backend, n_ctx, n_threads, onDeviceLost });
+  session = task === 'embedding'
+    ? await createEmbeddingSession(blobs, { backend, n_threads })
+    : await createSession(blobs, { backend, n_ctx, n_threads, onDeviceLost });
   return session.info;
 }
 

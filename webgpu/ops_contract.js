@@ -43,6 +43,24 @@
  *   Optional: counters since load ({forwards, dispatches, submits, readback_bytes, record_ms}).
  */
 
+/**
+ * The encoder's ops (webgpu/encoder.js), besides embed, setPositions, matmuls and ropeStore above
+ * (with n_rot 0, ropeStore only stores the keys and values):
+ *
+ * @typedef {object} EncoderOps
+ * @property {(table: object, ids: number[], dst: BufferName) => void} addRows
+ *   dst rows 0..n-1 += rows `ids` of an f32 table (position and token-type embeddings).
+ * @property {(src: BufferName, weight: object, bias: object, dst: BufferName, n: number) => void} layernorm
+ *   dst rows = (src - mean) / sqrt(var + norm_eps) * weight + bias; dst may be src.
+ * @property {(input: BufferName, n: number, W: object, bias: object, dst: BufferName) => void} matmulGelu
+ *   dst = gelu(input . W^T + bias), the erf form, n rows.
+ * @property {(layer: number, n: number, segments?: [number, number][]) => void} attention
+ *   With segments ([first row, rows] each): bidirectional attention within each segment, whose
+ *   keys sit at the same positions in the cache; without, causal (the contract above).
+ * @property {(name: BufferName, n: number) => Float32Array|Promise<Float32Array>} rows
+ *   The first n rows of a buffer, once the work queued so far is done.
+ */
+
 export const BUFFER_NAMES = ['x', 'xb', 'qkv', 'att', 'hb', 'logits'];
 
 // Tokens per forward pass at most: prefill runs in batches of this many.
@@ -52,5 +70,6 @@ export const N_BATCH = 64;
 export function bufferColumns(c) {
   const q_dim = c.n_heads * c.head_dim;
   const kv_dim = c.n_kv_heads * c.head_dim;
-  return { x: c.dim, xb: c.dim, qkv: q_dim + 2 * kv_dim, att: q_dim, hb: c.hidden_dim, logits: c.vocab_size };
+  // An encoder has no logits: its output is the last layer's rows of x.
+  return { x: c.dim, xb: c.dim, qkv: q_dim + 2 * kv_dim, att: q_dim, hb: c.hidden_dim, logits: c.encoder ? 0 : c.vocab_size };
 }

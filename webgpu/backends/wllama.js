@@ -16,11 +16,12 @@ const quietLogger = {
 export class WllamaBackend {
   static id = 'wllama';
 
-  async load(blobs, { threads, contextLength }) {
+  async load(blobs, { threads, contextLength, task = 'chat' }) {
     this.wllama = new Wllama(WASM_PATHS, { suppressNativeLog: true, logger: quietLogger });
     try {
-      // n_gpu_layers 0: this is the CPU yardstick; WebGPU gets a backend of its own.
-      await this.wllama.loadModel(blobs, { n_threads: threads, n_ctx: contextLength, n_gpu_layers: 0 });
+      // n_gpu_layers 0: this is the CPU yardstick; WebGPU gets a backend of its own. An encoder
+      // pools as its GGUF says (mean for sentence-transformers models).
+      await this.wllama.loadModel(blobs, { n_threads: threads, n_ctx: contextLength, n_gpu_layers: 0, embeddings: task === 'embedding' });
     } catch (e) {
       throw new ModelLoadError(`llama.cpp (wllama) could not load the model: ${e.message}. Try reloading the page; if it persists, re-pull the model on the host.`, { cause: e });
     }
@@ -30,6 +31,20 @@ export class WllamaBackend {
 
   async unload() {
     await this.wllama?.exit();
+  }
+
+  /** Unit vectors of texts (an encoder): {embeddings: Float32Array[], prompt_tokens, truncated}. */
+  async embed(texts) {
+    const embeddings = [];
+    let prompt_tokens = 0;
+    for (const input of texts) {
+      const r = await this.wllama.createEmbedding({ input });
+      const v = Float32Array.from(r.data[0].embedding);
+      const norm = Math.hypot(...v) || 1;
+      embeddings.push(v.map((x) => x / norm));
+      prompt_tokens += r.usage?.prompt_tokens ?? 0;
+    }
+    return { embeddings, prompt_tokens, truncated: 0 };
   }
 
   /** Yields {text} per generated token, then {done, finish_reason, prompt_tokens, cached_prompt_tokens, completion_tokens}. */

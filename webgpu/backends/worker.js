@@ -13,7 +13,7 @@ class WorkerBackend {
     this.onDeviceLost = () => {};
   }
 
-  async load(blobs, { threads, contextLength }) {
+  async load(blobs, { threads, contextLength, task = 'chat' }) {
     this.worker = new Worker(new URL('../engine_worker.js', import.meta.url), { type: 'module' });
     this.pending = new Map(); // id -> handler(msg)
     this.next_id = 1;
@@ -32,7 +32,7 @@ class WorkerBackend {
     try {
       this.info = await new Promise((resolve, reject) => {
         this.pending.set(undefined, (m) => (m.type === 'loaded' ? resolve(m.info) : reject(new Error(m.message))));
-        this.worker.postMessage({ type: 'load', backend: this.kind, blobs, n_threads: threads, n_ctx: contextLength });
+        this.worker.postMessage({ type: 'load', backend: this.kind, blobs, n_threads: threads, n_ctx: contextLength, task });
       });
     } catch (e) {
       this.worker.terminate();
@@ -95,6 +95,11 @@ class WorkerBackend {
   /** For tests and the bench: logits' argmax at every position, and full rows for `rows`. */
   evaluate(tokens, rows = []) {
     return this.#request({ type: 'evaluate', tokens, rows });
+  }
+
+  /** Unit vectors of texts (an encoder): {embeddings: Float32Array[], prompt_tokens, truncated}. */
+  embed(texts) {
+    return this.#request({ type: 'embed', texts });
   }
 
   tokenize(text) {

@@ -1,6 +1,7 @@
 // The schedule's ops (webgpu/ops_contract.js) on the WASM runtime: buffers and weights live in the
 // kernels' memory; mat-muls and attention run on every thread, the small ops on thread 0.
 
+import { encoderMatmulTensors, mapEncoderWeights } from '../../encoder_model.js';
 import { GGML_TYPES } from '../../gguf.js';
 import { mapWeights, matmulTensors } from '../../model.js';
 import { bufferColumns } from '../../ops_contract.js';
@@ -11,15 +12,18 @@ import { WasmRuntime } from './runtime.js';
 
 const FLOAT_TYPES = new Set([0, 1]); // F32, F16 weights take float activations
 
-/** Load a described model into a new WASM runtime; returns {ops, weights, info}. */
+/**
+ * Load a described model (model.js, or encoder_model.js for an encoder) into a new WASM runtime;
+ * returns {ops, weights, info}.
+ */
 export async function createWasmOps(blobs, gguf, { config, tensors }, { n_ctx, n_batch, n_threads }) {
   const runtime = await WasmRuntime.create({ n_threads });
   // Mat-mul weights go in the x4 layout; with tied embeddings the table keeps its rows for lookups.
   const handles = await WasmOps.uploadWeights(runtime, blobs, gguf.tensors, {
-    pack: new Set(matmulTensors(tensors).map((t) => t.name)),
+    pack: new Set((config.encoder ? encoderMatmulTensors(tensors) : matmulTensors(tensors)).map((t) => t.name)),
     keep_rows: new Set(tensors.tied ? [tensors.token_embd.name] : []),
   });
-  const weights = mapWeights(tensors, (t) => handles.get(t.name));
+  const weights = (config.encoder ? mapEncoderWeights : mapWeights)(tensors, (t) => handles.get(t.name));
   weights.token_embd = handles.get(`${tensors.token_embd.name}#rows`) ?? weights.token_embd;
   const ops = new WasmOps(runtime, config, { n_ctx, n_batch });
   const info = { threads: runtime.n_threads, simd: runtime.simd, memory_bytes: runtime.memory.buffer.byteLength };
@@ -160,14 +164,45 @@ export class WasmOps {
     k.kv_store(v_ptr, qkv.cols, this.kv[l].v, n, c.n_kv_heads, c.head_dim, this.n_ctx, this.pos0);
   }
 
-  attention(l, n) {
+  attention(l, n, segments = null) {
     const c = this.c;
-    postAttention(this.rt.ctl, {
-      q: this.buf.qkv.ptr, q_stride: this.buf.qkv.cols, k_cache: this.kv[l].k, v_cache: this.kv[l].v,
-      out: this.buf.att.ptr, scores: this.scores, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim,
-      n_ctx: this.n_ctx, pos0: this.pos0, n_tokens: n,
+    const { qkv, att } = this.buf;
+    // Causal over the cache, or bidirectional within each [first row, rows] segment (an encoder).
+    for (const [first, rows, causal] of segments ? segments.map(([f, r]) => [f, r, 0]) : [[0, n, 1]]) {
+      postAttention(this.rt.ctl, {
+        q: qkv.ptr + first * qkv.cols * 4, q_stride: qkv.cols, k_cache: this.kv[l].k, v_cache: this.kv[l].v,
+        out: att.ptr + first * att.cols * 4, scores: this.scores, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads,
+        head_dim: c.head_dim, n_ctx: this.n_ctx, pos0: this.pos0 + first, n_tokens: rows, causal,
+      });
+      this.rt.run();
+    }
+  }
+
+  addRows(table, ids, dst) {
+    const out = this.buf[dst];
+    if (table.type !== 0 || table.cols !== out.cols) throw new Error(`${table.name} is not an f32 table of ${out.cols} columns`);
+    ids.forEach((id, t) => {
+      if (!(id >= 0 && id < table.rows)) throw new Error(`row ${id} is outside ${table.name}`);
+      const p = out.ptr + t * out.cols * 4;
+      this.rt.k.add(p, table.ptr + id * table.cols * 4, p, out.cols);
     });
-    this.rt.run();
+  }
+
+  layernorm(src, weight, bias, dst, n) {
+    const s = this.buf[src];
+    this.rt.k.layernorm(s.ptr, weight.ptr, bias.ptr, this.buf[dst].ptr, s.cols, this.c.norm_eps, n);
+  }
+
+  matmulGelu(input, n, W, bias, dst) {
+    this.matmuls(input, n, [{ W, bias }], dst);
+    const d = this.buf[dst];
+    this.rt.k.gelu(d.ptr, d.ptr, d.cols * n);
+  }
+
+  /** The first n rows of a buffer, copied out of the memory. */
+  rows(name, n) {
+    const b = this.buf[name];
+    return this.rt.f32(b.ptr, n * b.cols).slice();
   }
 
   /** The first m rows of logits, as a view into the memory (valid until the next forward). */

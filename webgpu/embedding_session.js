@@ -1,0 +1,61 @@
+// A loaded encoder (sentence embeddings) and its batching, backend-neutral: WordPiece the texts, pack
+// them into passes of at most n_batch tokens, and return one unit vector per text, in input order.
+// Runs the same in the engine worker and in node.
+
+import { Encoder } from './encoder.js';
+import { describeEncoder } from './encoder_model.js';
+import { readGGUF } from './gguf.js';
+import { WordPiece } from './wordpiece.js';
+
+/**
+ * Load an encoder GGUF (Blobs of its shards, in order) onto a backend. Only the WASM backend runs
+ * encoders so far.
+ * @param {Blob[]} blobs
+ * @param {{backend: 'wasm', n_threads?: number}} options
+ */
+export async function createEmbeddingSession(blobs, { backend, n_threads = 1 }) {
+  if (backend !== 'wasm') throw new Error(`our ${backend} engine does not run encoders yet; use wasm`);
+  const gguf = await readGGUF(blobs);
+  const model = describeEncoder(gguf);
+  if (!model.support.ok) throw new Error(model.support.reason);
+  const tokenizer = WordPiece.fromMetadata(gguf.metadata);
+  // Inputs are cut where sentence-transformers cuts them, when the converter recorded it.
+  const n_ctx = Math.min(model.config.context_length, gguf.metadata.get('sentence_transformers.max_seq_length') ?? Infinity);
+  const n_batch = Math.max(n_ctx, 512); // tokens per pass: short texts share one
+  const { createWasmOps } = await import('./backends/wasm/ops.js');
+  const { ops, weights, info, release } = await createWasmOps(blobs, gguf, model, { n_ctx: n_batch, n_batch, n_threads });
+  const encoder = new Encoder(model.config, weights, ops, { n_batch });
+  return new EmbeddingSession({ encoder, tokenizer, config: model.config, release,
+    info: { ...info, backend, n_ctx, arch: model.config.arch, dimensions: model.config.dim, reason: model.support.reason } });
+}
+
+export class EmbeddingSession {
+  constructor({ encoder, tokenizer, config, info, release = () => {} }) {
+    this.encoder = encoder;
+    this.tokenizer = tokenizer;
+    this.config = config;
+    this.info = info;
+    this.release = release;
+  }
+
+  /**
+   * Unit-length embeddings of texts: {embeddings: Float32Array[], prompt_tokens, truncated}.
+   * A text longer than the context is cut there (truncated counts those), as sentence-transformers does.
+   */
+  async embed(texts) {
+    const max_tokens = this.info.n_ctx;
+    const sequences = texts.map((t) => this.tokenizer.encode(t, { max_tokens }));
+    const truncated = sequences.filter((q, i) => q.length === max_tokens && this.tokenizer.encode(texts[i]).length > max_tokens).length;
+    const embeddings = new Array(texts.length);
+    // Pack in input order: each pass takes texts until the next would overflow it.
+    for (let i = 0; i < sequences.length;) {
+      let n = 0;
+      let j = i;
+      while (j < sequences.length && n + sequences[j].length <= this.encoder.n_batch) n += sequences[j++].length;
+      const out = await this.encoder.embed(sequences.slice(i, j));
+      out.forEach((e, k) => (embeddings[i + k] = e));
+      i = j;
+    }
+    return { embeddings, prompt_tokens: sequences.reduce((s, q) => s + q.length, 0), truncated };
+  }
+}
