@@ -1,0 +1,444 @@
+// A persistent vector store for the page, in the shape of Zvec's API:
+//
+//   const store = new VectorStore({ dimensions: 384, metric: 'cosine', storagePath: 'rag/notes' });
+//   await store.upsert([{ id, vector, metadata, text }]);
+//   const hits = await store.search(vector, { limit: 5, filter: { lang: 'en' }, text: 'query words' });
+//
+// Search is exact (every vector scored); with `text`, BM25 over the records' text is fused with the
+// dense ranking by reciprocal rank fusion, as Zvec's hybrid search does. Records live in memory and
+// in a folder of the origin-private file system (OPFS): every write is one segment file, written
+// under a temporary name, checked by a SHA-256 trailer, then moved into place, so a tab killed
+// mid-write leaves the committed records as they were. Segments replay in order at load; a
+// compaction writes one base segment that supersedes the older ones. Writers in several tabs take
+// turns through a Web Lock and pick up each other's segments before writing.
+
+import { BM25 } from './bm25.js';
+import { compileFilter } from './vector_filter.js';
+
+const MAGIC = 0x53565049; // 'IPVS'
+const VERSION = 1;
+const RRF_K = 60; // reciprocal rank fusion's constant, as in Zvec and the RRF paper
+const COMPACT_AFTER = 64; // segments before a compaction
+const METRICS = ['cosine', 'dot', 'l2'];
+
+export class VectorStoreError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'VectorStoreError';
+  }
+}
+
+export class VectorStore {
+  /**
+   * @param {{dimensions: number, metric?: 'cosine'|'dot'|'l2', storagePath?: string|null,
+   *          directory?: FileSystemDirectoryHandle}} options
+   *   storagePath: a folder path under `directory` (default: the origin-private file system's root);
+   *   null keeps the store in memory only.
+   */
+  constructor({ dimensions, metric = 'cosine', storagePath = null, directory = null }) {
+    if (!Number.isInteger(dimensions) || dimensions < 1) throw new VectorStoreError(`dimensions must be a positive integer, not ${dimensions}`);
+    if (!METRICS.includes(metric)) throw new VectorStoreError(`metric must be one of ${METRICS.join(', ')}, not ${metric}`);
+    this.dimensions = dimensions;
+    this.metric = metric;
+    this.storagePath = storagePath;
+    this.ids = []; // slot -> id
+    this.slots = new Map(); // id -> slot
+    this.metadata = [];
+    this.texts = [];
+    this.vectors = new Float32Array(dimensions * 64);
+    this.fields = new Set(); // metadata fields seen, for filter checks
+    this.bm25 = new BM25();
+    this.gen = 0; // the last segment applied
+    this.n_segments = 0;
+    this.queue = Promise.resolve(); // this instance's operations, one at a time
+    this.channel = storagePath && typeof BroadcastChannel === 'function' ? new BroadcastChannel(`inpage-vectors:${storagePath}`) : null;
+    this.stale = false;
+    if (this.channel) this.channel.onmessage = () => (this.stale = true);
+    this.channel?.unref?.(); // node: an open store does not keep the process alive
+    this.ready = this.#exclusive(async () => {
+      this.dir = storagePath === null ? null : await openFolder(directory ?? (await navigator.storage.getDirectory()), storagePath);
+      await this.#withLock(() => this.#catchUp());
+    });
+  }
+
+  /** Records stored. */
+  async count() {
+    await this.#read();
+    return this.ids.length;
+  }
+
+  /** Add new records; an id already stored is an error (use upsert to replace). */
+  async insert(records) {
+    return this.#write(records, [], false);
+  }
+
+  /** Add or replace records: [{id, vector, metadata?, text?}]. */
+  async upsert(records) {
+    return this.#write(records, [], true);
+  }
+
+  /** Remove records by id; ids not stored are ignored. Returns how many were removed. */
+  async delete(ids) {
+    if (!Array.isArray(ids)) throw new VectorStoreError('delete takes an array of ids');
+    return this.#write([], ids.map(String), true);
+  }
+
+  /**
+   * The nearest records: [{id, score, metadata, text}], best first. score: cosine similarity, dot
+   * product, or minus the L2 distance (higher is better for every metric).
+   * @param {Float32Array|number[]|null} vector null with `text`: BM25 only
+   * @param {{limit?: number, filter?: object, text?: string}} options text: fuse BM25 over the
+   *   records' text with the dense ranking (reciprocal rank fusion)
+   */
+  async search(vector, { limit = 10, filter = null, text = null } = {}) {
+    await this.#read();
+    const accept = compileFilter(filter, this.fields);
+    const ok = (slot) => accept(this.metadata[slot] ?? {});
+    const depth = text ? Math.max(limit * 4, 50) : limit;
+    const dense = vector === null ? null : this.#dense(this.#check(vector, 'query'), depth, ok);
+    if (!text) return (dense ?? []).map(({ slot, score }) => this.#hit(slot, score));
+    const sparse = this.bm25.search(text, { limit: depth, accept: (id) => ok(this.slots.get(id)) });
+    if (!dense) return sparse.slice(0, limit).map(({ doc, score }) => this.#hit(this.slots.get(doc), score));
+    const fused = new Map();
+    dense.forEach(({ slot }, rank) => fused.set(slot, 1 / (RRF_K + rank + 1)));
+    sparse.forEach(({ doc }, rank) => {
+      const slot = this.slots.get(doc);
+      fused.set(slot, (fused.get(slot) ?? 0) + 1 / (RRF_K + rank + 1));
+    });
+    return [...fused].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, limit).map(([slot, score]) => this.#hit(slot, score));
+  }
+
+  /** Every record as one segment file (a Blob): what `import` takes. */
+  async export() {
+    await this.#read();
+    return new Blob([await this.#segment({ gen: this.gen, base: true, slots: this.ids.map((_, s) => s), deletes: [] })]);
+  }
+
+  /** Upsert every record of an exported Blob; returns how many. */
+  async import(blob) {
+    const seg = await readSegment(new Uint8Array(await blob.arrayBuffer()));
+    if (!seg) throw new VectorStoreError('this file is not a vector store export (or it is damaged)');
+    if (seg.header.dims !== this.dimensions) {
+      throw new VectorStoreError(`the export holds ${seg.header.dims}-dimensional vectors; this store takes ${this.dimensions}`);
+    }
+    const records = seg.header.records.map((r, i) => ({ ...r, vector: seg.vectors.subarray(i * seg.header.dims, (i + 1) * seg.header.dims) }));
+    await this.upsert(records);
+    return records.length;
+  }
+
+  close() {
+    this.channel?.close();
+  }
+
+  // ---- reading and writing -------------------------------------------------------------------
+
+  #exclusive(fn) {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  // Another tab wrote: replay its segments before answering.
+  async #read() {
+    await this.ready;
+    if (this.stale) await this.#exclusive(() => this.#withLock(() => this.#catchUp()));
+  }
+
+  async #withLock(fn) {
+    if (!this.dir || !globalThis.navigator?.locks) return fn();
+    return navigator.locks.request(`inpage-vectors:${this.storagePath}`, fn);
+  }
+
+  async #write(records, deletes, replace) {
+    await this.ready;
+    if (!Array.isArray(records)) throw new VectorStoreError('insert and upsert take an array of records');
+    const clean = records.map((r, i) => this.#record(r, i));
+    return this.#exclusive(() => this.#withLock(async () => {
+      await this.#catchUp();
+      const seen = new Set();
+      for (const r of clean) {
+        if (seen.has(r.id)) throw new VectorStoreError(`id ${r.id} appears twice in one call`);
+        seen.add(r.id);
+        if (!replace && this.slots.has(r.id)) throw new VectorStoreError(`id ${r.id} is already stored; use upsert to replace it`);
+      }
+      const removed = deletes.filter((id) => this.slots.has(id));
+      if (clean.length === 0 && removed.length === 0) return 0;
+      const gen = this.gen + 1;
+      if (this.dir) {
+        const bytes = await encodeSegment({ gen, base: false, dims: this.dimensions, metric: this.metric, deletes: removed,
+          records: clean.map(({ id, metadata, text }) => ({ id, metadata, text })) }, clean.map((r) => r.vector));
+        await writeSegment(this.dir, gen, bytes, this.ids.length);
+      }
+      this.#apply(clean, removed);
+      this.gen = gen;
+      this.n_segments++;
+      this.channel?.postMessage(gen);
+      if (this.dir && this.n_segments > COMPACT_AFTER) await this.#compact();
+      return clean.length || removed.length;
+    }));
+  }
+
+  // Replay segments newer than this.gen (all of them at load). Always under the lock: it removes
+  // what interrupted writes left (temporary files, segments whose checksum fails).
+  async #catchUp() {
+    this.stale = false;
+    if (!this.dir) return;
+    const listed = await listSegments(this.dir);
+    const segments = [];
+    let removed = 0;
+    for (const { gen, name, handle } of listed) {
+      if (gen <= this.gen) continue;
+      const seg = await readSegment(new Uint8Array(await (await handle.getFile()).arrayBuffer()));
+      if (seg && seg.header.gen === gen) {
+        segments.push(seg);
+      } else {
+        await this.dir.removeEntry(name).catch(() => {});
+        removed++;
+      }
+    }
+    const base = segments.findLastIndex((s) => s.header.base);
+    if (base >= 0) this.#clear();
+    for (const seg of segments.slice(Math.max(base, 0))) {
+      const h = seg.header;
+      if (h.dims !== this.dimensions || h.metric !== this.metric) {
+        throw new VectorStoreError(`${this.storagePath} holds ${h.dims}-dimensional ${h.metric} vectors; open it with those settings`);
+      }
+      this.#apply(h.records.map((r, i) => ({ ...r, vector: seg.vectors.subarray(i * h.dims, (i + 1) * h.dims) })), h.deletes);
+      this.gen = h.gen;
+    }
+    this.n_segments = listed.length - removed;
+  }
+
+  async #compact() {
+    const gen = this.gen + 1;
+    const bytes = await this.#segment({ gen, base: true, slots: this.ids.map((_, s) => s), deletes: [] });
+    await writeSegment(this.dir, gen, bytes, this.ids.length);
+    this.gen = gen;
+    for (const { gen: g, name } of await listSegments(this.dir)) {
+      if (g < gen) await this.dir.removeEntry(name).catch(() => {});
+    }
+    this.n_segments = 1;
+  }
+
+  #segment({ gen, base, slots, deletes }) {
+    const d = this.dimensions;
+    return encodeSegment({ gen, base, dims: d, metric: this.metric, deletes,
+      records: slots.map((s) => ({ id: this.ids[s], metadata: this.metadata[s], text: this.texts[s] })) },
+    slots.map((s) => this.vectors.subarray(s * d, (s + 1) * d)));
+  }
+
+  // ---- memory --------------------------------------------------------------------------------
+
+  #record(r, i) {
+    if (!r || typeof r !== 'object') throw new VectorStoreError(`record ${i} is not an object`);
+    const id = typeof r.id === 'number' ? String(r.id) : r.id;
+    if (typeof id !== 'string' || id === '') throw new VectorStoreError(`record ${i} needs an id (a non-empty string)`);
+    const metadata = r.metadata ?? {};
+    if (typeof metadata !== 'object' || Array.isArray(metadata)) throw new VectorStoreError(`record ${id}: metadata must be an object`);
+    if (r.text !== undefined && r.text !== null && typeof r.text !== 'string') throw new VectorStoreError(`record ${id}: text must be a string`);
+    return { id, metadata, text: r.text ?? null, vector: this.#check(r.vector, `record ${id}`) };
+  }
+
+  #check(vector, what) {
+    if (!(vector instanceof Float32Array) && !Array.isArray(vector)) throw new VectorStoreError(`${what}: the vector must be a Float32Array or an array of numbers`);
+    if (vector.length !== this.dimensions) {
+      throw new VectorStoreError(`${what}: the vector has ${vector.length} dimensions; this store takes ${this.dimensions}`);
+    }
+    const v = Float32Array.from(vector);
+    if (!v.every(Number.isFinite)) throw new VectorStoreError(`${what}: the vector holds a NaN or an infinity`);
+    if (this.metric === 'cosine') {
+      const norm = Math.hypot(...v);
+      if (norm === 0) throw new VectorStoreError(`${what}: a zero vector has no direction for cosine similarity`);
+      for (let i = 0; i < v.length; i++) v[i] /= norm;
+    }
+    return v;
+  }
+
+  #apply(records, deletes) {
+    for (const id of deletes) this.#remove(id);
+    const d = this.dimensions;
+    for (const r of records) {
+      let slot = this.slots.get(r.id);
+      if (slot === undefined) {
+        slot = this.ids.length;
+        this.ids.push(r.id);
+        this.slots.set(r.id, slot);
+        if (this.vectors.length < (slot + 1) * d) {
+          const grown = new Float32Array(Math.max(this.vectors.length * 2, (slot + 1) * d));
+          grown.set(this.vectors);
+          this.vectors = grown;
+        }
+      }
+      this.vectors.set(r.vector, slot * d);
+      this.metadata[slot] = r.metadata ?? {};
+      this.texts[slot] = r.text ?? null;
+      for (const key of Object.keys(this.metadata[slot])) this.fields.add(key);
+      if (r.text) this.bm25.add(r.id, r.text);
+      else this.bm25.remove(r.id);
+    }
+  }
+
+  // Remove by moving the last record into the freed slot.
+  #remove(id) {
+    const slot = this.slots.get(id);
+    if (slot === undefined) return;
+    const last = this.ids.length - 1;
+    const d = this.dimensions;
+    if (slot !== last) {
+      const moved = this.ids[last];
+      this.ids[slot] = moved;
+      this.slots.set(moved, slot);
+      this.vectors.copyWithin(slot * d, last * d, (last + 1) * d);
+      this.metadata[slot] = this.metadata[last];
+      this.texts[slot] = this.texts[last];
+    }
+    this.ids.pop();
+    this.metadata.pop();
+    this.texts.pop();
+    this.slots.delete(id);
+    this.bm25.remove(id);
+  }
+
+  #clear() {
+    this.ids = [];
+    this.slots = new Map();
+    this.metadata = [];
+    this.texts = [];
+    this.fields = new Set();
+    this.bm25 = new BM25();
+  }
+
+  /** The `limit` best slots passing ok(slot): [{slot, score}], best first. */
+  #dense(q, limit, ok) {
+    const d = this.dimensions;
+    const V = this.vectors;
+    const l2 = this.metric === 'l2';
+    const top = new TopK(limit);
+    for (let s = 0; s < this.ids.length; s++) {
+      const o = s * d;
+      let acc = 0;
+      if (l2) {
+        for (let i = 0; i < d; i++) {
+          const diff = V[o + i] - q[i];
+          acc += diff * diff;
+        }
+        acc = -Math.sqrt(acc);
+      } else {
+        for (let i = 0; i < d; i++) acc += V[o + i] * q[i];
+      }
+      if (acc > top.floor && ok(s)) top.push(s, acc);
+    }
+    return top.sorted();
+  }
+
+  #hit(slot, score) {
+    return { id: this.ids[slot], score, metadata: this.metadata[slot], text: this.texts[slot] };
+  }
+}
+
+/** The k largest scores seen: a small sorted buffer (k is small next to the records scanned). */
+class TopK {
+  constructor(k) {
+    this.k = Math.max(0, k);
+    this.items = [];
+    this.floor = this.k === 0 ? Infinity : -Infinity;
+  }
+
+  push(slot, score) {
+    const items = this.items;
+    let i = items.length;
+    while (i > 0 && (items[i - 1].score < score || (items[i - 1].score === score && items[i - 1].slot > slot))) i--;
+    items.splice(i, 0, { slot, score });
+    if (items.length > this.k) items.pop();
+    if (items.length === this.k) this.floor = items[this.k - 1].score;
+  }
+
+  sorted() {
+    return this.items;
+  }
+}
+
+// ---- segment files -----------------------------------------------------------------------------
+
+const SEGMENT = /^seg-(\d{12})\.ivs$/;
+
+async function openFolder(root, path) {
+  let dir = root;
+  for (const name of path.split('/').filter(Boolean)) dir = await dir.getDirectoryHandle(name, { create: true });
+  return dir;
+}
+
+/** Committed segments, oldest first: [{gen, name, handle}]; leftovers of interrupted writes are removed. */
+async function listSegments(dir) {
+  const out = [];
+  for await (const [name, handle] of dir.entries()) {
+    const m = SEGMENT.exec(name);
+    if (m) out.push({ gen: Number(m[1]), name, handle });
+    else if (name.startsWith('.tmp-')) await dir.removeEntry(name).catch(() => {});
+  }
+  return out.sort((a, b) => a.gen - b.gen);
+}
+
+/**
+ * Write a segment: under a temporary name, then moved to its final one (where the browser can move
+ * files; elsewhere it is written in place and its checksum guards it). Quota errors name what is kept.
+ */
+async function writeSegment(dir, gen, bytes, n_kept) {
+  const name = `seg-${String(gen).padStart(12, '0')}.ivs`;
+  const tmp = `.tmp-${gen}-${Math.random().toString(36).slice(2)}`;
+  let handle = null;
+  try {
+    handle = await dir.getFileHandle(typeof FileSystemHandle !== 'undefined' && 'move' in FileSystemHandle.prototype ? tmp : name, { create: true });
+    const w = await handle.createWritable();
+    try {
+      await w.write(bytes);
+      await w.close();
+    } catch (e) {
+      await w.abort?.().catch(() => {});
+      throw e;
+    }
+    if (handle.name !== name) await handle.move(name);
+  } catch (e) {
+    if (handle) await dir.removeEntry(handle.name).catch(() => {});
+    if (e?.name === 'QuotaExceededError') {
+      const est = await globalThis.navigator?.storage?.estimate?.().catch(() => null);
+      const left = est ? ` (${((est.quota - est.usage) / 2 ** 20).toFixed(1)} MiB left of ${(est.quota / 2 ** 20).toFixed(0)} MiB)` : '';
+      throw new VectorStoreError(`browser storage is full${left}: this write was not stored; the ${n_kept} records stored before it are kept`);
+    }
+    throw new VectorStoreError(`could not write to the vector store: ${e?.message ?? e}; the ${n_kept} records stored before are kept`);
+  }
+}
+
+// Layout: u32 magic, u32 version, u32 header bytes, header JSON, zero padding to 4 bytes,
+// f32 vectors (records x dims), then the SHA-256 of everything before it.
+async function encodeSegment(header, vectors) {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const head = 12 + json.length;
+  const pad = (4 - (head % 4)) % 4;
+  const body = head + pad + vectors.length * header.dims * 4;
+  const bytes = new Uint8Array(body + 32);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, MAGIC, true);
+  view.setUint32(4, VERSION, true);
+  view.setUint32(8, json.length, true);
+  bytes.set(json, 12);
+  const f32 = new Float32Array(bytes.buffer, head + pad, vectors.length * header.dims);
+  vectors.forEach((v, i) => f32.set(v, i * header.dims));
+  bytes.set(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes.subarray(0, body))), body);
+  return bytes;
+}
+
+/** A segment's {header, vectors}, or null when it is not one or its checksum fails (a cut write). */
+async function readSegment(bytes) {
+  if (bytes.length < 44) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, true) !== MAGIC || view.getUint32(4, true) !== VERSION) return null;
+  const body = bytes.length - 32;
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes.subarray(0, body)));
+  if (!digest.every((b, i) => b === bytes[body + i])) return null;
+  const n = view.getUint32(8, true);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + n)));
+  const at = 12 + n + ((4 - ((12 + n) % 4)) % 4);
+  const vectors = new Float32Array(bytes.slice(at, body).buffer);
+  return { header, vectors };
+}
