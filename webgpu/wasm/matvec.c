@@ -263,6 +263,58 @@ static float dot_row(int type, const void *w, const block_q8a *xq, const float *
   }
 }
 
+// 8 weights of a float row (F32, or F16 widened) as two f32x4.
+static inline void load8(int type, const void *w, int i, v128_t *lo, v128_t *hi) {
+  if (type == GGML_F16) {
+    v128_t h = LOAD((const f16_t *)w + i);
+    *lo = f16x4_to_f32x4(wasm_u32x4_extend_low_u16x8(h));
+    *hi = f16x4_to_f32x4(wasm_u32x4_extend_high_u16x8(h));
+  } else {
+    *lo = LOAD((const float *)w + i);
+    *hi = LOAD((const float *)w + i + 4);
+  }
+}
+
+// F32/F16 rows times float activations in blocks of two rows by four tokens: each weight is
+// widened once per four tokens, each activation loaded once per two rows, and the eight sums are
+// independent chains (an encoder's long batches). Leftover rows and tokens take dot_row.
+static void matmul_float(int type, const uint8_t *W, int row_bytes, const float *xf, float *out, int n_cols,
+                         int row_begin, int row_end, int n_tokens, int out_stride) {
+  int r = row_begin;
+  for (; r + 2 <= row_end; r += 2) {
+    const void *wa = W + (size_t)r * row_bytes, *wb = W + (size_t)(r + 1) * row_bytes;
+    int t = 0;
+    for (; t + 4 <= n_tokens; t += 4) {
+      const float *x = xf + (size_t)t * n_cols;
+      v128_t acc[2][4];
+      for (int j = 0; j < 4; j++) acc[0][j] = acc[1][j] = wasm_f32x4_splat(0.0f);
+      for (int i = 0; i < n_cols; i += 8) {
+        v128_t alo, ahi, blo, bhi;
+        load8(type, wa, i, &alo, &ahi);
+        load8(type, wb, i, &blo, &bhi);
+        for (int j = 0; j < 4; j++) {
+          v128_t xlo = LOAD(x + (size_t)j * n_cols + i), xhi = LOAD(x + (size_t)j * n_cols + i + 4);
+          acc[0][j] = wasm_f32x4_add(acc[0][j], wasm_f32x4_add(wasm_f32x4_mul(alo, xlo), wasm_f32x4_mul(ahi, xhi)));
+          acc[1][j] = wasm_f32x4_add(acc[1][j], wasm_f32x4_add(wasm_f32x4_mul(blo, xlo), wasm_f32x4_mul(bhi, xhi)));
+        }
+      }
+      for (int j = 0; j < 4; j++) {
+        out[(size_t)(t + j) * out_stride + r] = hsum_f32x4(acc[0][j]);
+        out[(size_t)(t + j) * out_stride + r + 1] = hsum_f32x4(acc[1][j]);
+      }
+    }
+    for (; t < n_tokens; t++) {
+      out[(size_t)t * out_stride + r] = dot_row(type, wa, 0, xf + (size_t)t * n_cols, n_cols);
+      out[(size_t)t * out_stride + r + 1] = dot_row(type, wb, 0, xf + (size_t)t * n_cols, n_cols);
+    }
+  }
+  for (; r < row_end; r++) {
+    for (int t = 0; t < n_tokens; t++) {
+      out[(size_t)t * out_stride + r] = dot_row(type, W + (size_t)r * row_bytes, 0, xf + (size_t)t * n_cols, n_cols);
+    }
+  }
+}
+
 // out[t * out_stride + r] = W[r] . x[t] for rows r in [row_begin, row_end) and n_tokens tokens.
 // W: rows of n_cols weights of type; xq: n_tokens * n_cols/32 activation blocks (quantized types);
 // xf: n_tokens * n_cols floats (F32/F16 weights). n_cols must be a multiple of 32 (256 for K-quants).
@@ -274,6 +326,10 @@ EXPORT(matmul) void matmul(int type, int layout, const void *W, const block_q8a 
     return;
   }
   int row_bytes = n_cols / type_block_elems(type) * type_block_bytes(type);
+  if (type == GGML_F32 || type == GGML_F16) {
+    matmul_float(type, W, row_bytes, xf, out, n_cols, row_begin, row_end, n_tokens, out_stride);
+    return;
+  }
   int nbx = n_cols / QK;
   for (int r = row_begin; r < row_end; r++) {
     const uint8_t *w = (const uint8_t *)W + (size_t)r * row_bytes;
