@@ -209,6 +209,14 @@ def test_gelu_is_the_erf_form(k):
     np.testing.assert_allclose(k.get(out, x.size), expected, rtol=1e-6, atol=2e-7)
 
 
+def test_dot_rows_for_the_vector_store(k):
+    rng = np.random.default_rng(12)
+    V, q = rng.standard_normal((11, 36)).astype(np.float32), rng.standard_normal(36).astype(np.float32)
+    out = k.alloc(11 * 4)
+    k("dot_rows", k.put(V), k.put(q), out, 11, 36)  # two blocks of four rows and three more
+    np.testing.assert_allclose(k.get(out, 11), V.astype(np.float64) @ q, rtol=1e-5, atol=1e-5)
+
+
 def test_swiglu_and_add(k):
     rng = np.random.default_rng(10)
     g, u = (rng.standard_normal(44) * 5).astype(np.float32), rng.standard_normal(44).astype(np.float32)

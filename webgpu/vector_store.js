@@ -4,8 +4,9 @@
 //   await store.upsert([{ id, vector, metadata, text }]);
 //   const hits = await store.search(vector, { limit: 5, filter: { lang: 'en' }, text: 'query words' });
 //
-// Search is exact (every vector scored); with `text`, BM25 over the records' text is fused with the
-// dense ranking by reciprocal rank fusion, as Zvec's hybrid search does. Records live in memory and
+// Search is exact (every vector scored; by the engine's WASM SIMD kernel where it loads, else in
+// JS); with `text`, BM25 over the records' text is fused with the dense ranking by reciprocal rank
+// fusion, as Zvec's hybrid search does. Records live in memory and
 // in a folder of the origin-private file system (OPFS): every write is one segment file, written
 // under a temporary name, checked by a SHA-256 trailer, then moved into place, so a tab killed
 // mid-write leaves the committed records as they were. Segments replay in order at load; a
@@ -48,6 +49,8 @@ export class VectorStore {
     this.vectors = new Float32Array(dimensions * 64);
     this.fields = new Set(); // metadata fields seen, for filter checks
     this.bm25 = new BM25();
+    this.simd = null; // the WASM kernels for scoring: {rt, ptr, capacity, scores}, false where they do not load
+    this.dirty = [0, Infinity]; // slots whose vectors the WASM copy lacks: [first, end); clean: [Infinity, 0]
     this.gen = 0; // the last segment applied
     this.n_segments = 0;
     this.queue = Promise.resolve(); // this instance's operations, one at a time
@@ -95,7 +98,7 @@ export class VectorStore {
     const accept = compileFilter(filter, this.fields);
     const ok = (slot) => accept(this.metadata[slot] ?? {});
     const depth = text ? Math.max(limit * 4, 50) : limit;
-    const dense = vector === null ? null : this.#dense(this.#check(vector, 'query'), depth, ok);
+    const dense = vector === null ? null : await this.#dense(this.#check(vector, 'query'), depth, ok);
     if (!text) return (dense ?? []).map(({ slot, score }) => this.#hit(slot, score));
     const sparse = this.bm25.search(text, { limit: depth, accept: (id) => ok(this.slots.get(id)) });
     if (!dense) return sparse.slice(0, limit).map(({ doc, score }) => this.#hit(this.slots.get(doc), score));
@@ -270,6 +273,7 @@ export class VectorStore {
         }
       }
       this.vectors.set(r.vector, slot * d);
+      this.#touch(slot);
       this.metadata[slot] = r.metadata ?? {};
       this.texts[slot] = r.text ?? null;
       for (const key of Object.keys(this.metadata[slot])) this.fields.add(key);
@@ -289,6 +293,7 @@ export class VectorStore {
       this.ids[slot] = moved;
       this.slots.set(moved, slot);
       this.vectors.copyWithin(slot * d, last * d, (last + 1) * d);
+      this.#touch(slot);
       this.metadata[slot] = this.metadata[last];
       this.texts[slot] = this.texts[last];
     }
@@ -299,7 +304,12 @@ export class VectorStore {
     this.bm25.remove(id);
   }
 
+  #touch(slot) {
+    this.dirty = [Math.min(this.dirty[0], slot), Math.max(this.dirty[1], slot + 1)];
+  }
+
   #clear() {
+    this.dirty = [0, Infinity];
     this.ids = [];
     this.slots = new Map();
     this.metadata = [];
@@ -309,11 +319,16 @@ export class VectorStore {
   }
 
   /** The `limit` best slots passing ok(slot): [{slot, score}], best first. */
-  #dense(q, limit, ok) {
+  async #dense(q, limit, ok) {
+    const top = new TopK(limit);
+    const scores = this.metric === 'l2' ? null : await this.#scoreSimd(q);
+    if (scores) {
+      for (let s = 0; s < scores.length; s++) if (scores[s] > top.floor && ok(s)) top.push(s, scores[s]);
+      return top.sorted();
+    }
     const d = this.dimensions;
     const V = this.vectors;
     const l2 = this.metric === 'l2';
-    const top = new TopK(limit);
     for (let s = 0; s < this.ids.length; s++) {
       const o = s * d;
       let acc = 0;
@@ -329,6 +344,38 @@ export class VectorStore {
       if (acc > top.floor && ok(s)) top.push(s, acc);
     }
     return top.sorted();
+  }
+
+  // Dot products of q with every vector by the WASM kernel (dot_rows), or null where it does not
+  // load (node) or the store is small. The kernels keep a copy of the vectors, refreshed where dirty.
+  async #scoreSimd(q) {
+    const n = this.ids.length;
+    const d = this.dimensions;
+    if (n < 1024 || d % 4 || this.simd === false) return null;
+    if (!this.simd) {
+      try {
+        const { WasmRuntime } = await import('./backends/wasm/runtime.js');
+        const rt = await WasmRuntime.create({ n_threads: 1 });
+        this.simd = { rt, ptr: 0, capacity: 0, q: rt.alloc(d * 4), scores: 0 };
+      } catch {
+        this.simd = false;
+        return null;
+      }
+    }
+    const w = this.simd;
+    if (w.capacity < n) {
+      // A bigger region (the bump allocator does not free): copy everything into it.
+      w.capacity = Math.max(n, Math.ceil(w.capacity * 1.5));
+      w.ptr = w.rt.alloc(w.capacity * d * 4);
+      w.scores = w.rt.alloc(w.capacity * 4);
+      this.dirty = [0, n];
+    }
+    const [lo, hi] = [this.dirty[0], Math.min(this.dirty[1], n)];
+    if (hi > lo) w.rt.f32(w.ptr + lo * d * 4, (hi - lo) * d).set(this.vectors.subarray(lo * d, hi * d));
+    this.dirty = [Infinity, 0];
+    w.rt.f32(w.q, d).set(q);
+    w.rt.k.dot_rows(w.ptr, w.q, w.scores, n, d);
+    return w.rt.f32(w.scores, n);
   }
 
   #hit(slot, score) {

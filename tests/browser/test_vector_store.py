@@ -75,3 +75,33 @@ def test_a_second_tab_sees_what_the_first_committed(context, live_server):
     c = context.new_page()
     c.goto(f"{live_server.url}/bench")
     assert c.evaluate(OPEN, [path, 0, dims]) == 35
+
+
+def test_wasm_simd_search_ranks_as_a_full_scan(page, live_server):
+    # 3,000 records: past the size where the store scores with the WASM kernel; upserts and deletes
+    # in between, so the kernel's copy of the vectors must follow the changes.
+    page.goto(f"{live_server.url}/bench")
+    r = page.evaluate("""async () => {
+      const { VectorStore } = await import('/webgpu/vector_store.js');
+      const { seededRandom } = await import('/webgpu/sampler.js');
+      const rand = seededRandom(5);
+      const vec = () => Float32Array.from({ length: 64 }, () => rand() - 0.5);
+      const store = new VectorStore({ dimensions: 64, metric: 'dot' });
+      const all = new Map();
+      const put = async (recs) => { await store.upsert(recs); for (const r of recs) all.set(r.id, r.vector); };
+      await put(Array.from({ length: 3000 }, (_, i) => ({ id: `v${i}`, vector: vec() })));
+      const checks = [];
+      for (let round = 0; round < 4; round++) {
+        const q = vec();
+        const want = [...all].map(([id, v]) => [id, v.reduce((s, x, i) => s + x * q[i], 0)]).sort((a, b) => b[1] - a[1]).slice(0, 10);
+        const got = await store.search(q, { limit: 10 });
+        checks.push(JSON.stringify(got.map((h) => h.id)) === JSON.stringify(want.map(([id]) => id)));
+        await put(Array.from({ length: 50 }, (_, i) => ({ id: `v${(round * 977 + i * 13) % 3000}`, vector: vec() })));
+        const gone = Array.from({ length: 40 }, (_, i) => `v${(round * 31 + i * 71) % 3000}`);
+        await store.delete(gone);
+        gone.forEach((id) => all.delete(id));
+      }
+      return { checks, simd: store.simd ? store.simd.rt.simd : null };
+    }""")
+    assert r["simd"] in ("relaxed", "simd"), r
+    assert r["checks"] == [True] * 4

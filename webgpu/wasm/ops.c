@@ -175,3 +175,29 @@ EXPORT(kv_store) void kv_store(const float *src, int src_stride, float *cache, i
     }
   }
 }
+
+// out[s] = V[s] . q for n rows of d floats (d a multiple of 4), four rows at a time: the vector
+// store's exact search.
+EXPORT(dot_rows) void dot_rows(const float *V, const float *q, float *out, int n, int d) {
+  int s = 0;
+  for (; s + 4 <= n; s += 4) {
+    const float *v0 = V + (size_t)s * d, *v1 = v0 + d, *v2 = v1 + d, *v3 = v2 + d;
+    v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    for (int i = 0; i < d; i += 4) {
+      v128_t x = wasm_v128_load(q + i);
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load(v0 + i), x));
+      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(wasm_v128_load(v1 + i), x));
+      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(wasm_v128_load(v2 + i), x));
+      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(wasm_v128_load(v3 + i), x));
+    }
+    out[s] = hsum_f32x4(a0);
+    out[s + 1] = hsum_f32x4(a1);
+    out[s + 2] = hsum_f32x4(a2);
+    out[s + 3] = hsum_f32x4(a3);
+  }
+  for (; s < n; s++) {
+    v128_t a = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < d; i += 4) a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load(V + (size_t)s * d + i), wasm_v128_load(q + i)));
+    out[s] = hsum_f32x4(a);
+  }
+}
