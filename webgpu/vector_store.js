@@ -111,6 +111,29 @@ export class VectorStore {
     return [...fused].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, limit).map(([slot, score]) => this.#hit(slot, score));
   }
 
+  /**
+   * The values of a metadata field and how many records hold each, in first-stored order:
+   * [{value, count, metadata}] (metadata: that of the first such record), e.g. a library's documents.
+   */
+  async facets(field) {
+    await this.#read();
+    const out = new Map();
+    for (const m of this.metadata) {
+      if (m?.[field] === undefined) continue;
+      const f = out.get(m[field]);
+      if (f) f.count++;
+      else out.set(m[field], { value: m[field], count: 1, metadata: m });
+    }
+    return [...out.values()];
+  }
+
+  /** Ids of the records passing a filter (e.g. every chunk of one document). */
+  async idsWhere(filter) {
+    await this.#read();
+    const accept = compileFilter(filter, this.fields);
+    return this.ids.filter((_, s) => accept(this.metadata[s] ?? {}));
+  }
+
   /** Every record as one segment file (a Blob): what `import` takes. */
   async export() {
     await this.#read();

@@ -2,9 +2,11 @@
 // streams answers. Nothing typed here is sent to the host: the engine runs in this tab.
 
 import { createEngine, fetchCatalog } from '/webgpu/engine.js';
+import { passagesPrompt } from '/webgpu/library.js';
 import { Banners } from './banners.js';
 import { ChatStore } from './chat_store.js';
 import { ChatView } from './chat_view.js';
+import { LibraryView } from './library_view.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -15,7 +17,7 @@ const ui = {
 const store = new ChatStore(localStorage);
 const view = new ChatView($('messages'));
 const banners = new Banners($('banners'));
-const state = { engine: null, loading: null, reply: null, persistAsked: false };
+const state = { engine: null, loading: null, reply: null, persistAsked: false, library: null };
 
 // For people (and tests) who want the OpenAI-shaped API from the devtools console.
 window.inpage = { get engine() { return state.engine; } };
@@ -32,7 +34,11 @@ async function main() {
   } catch (e) {
     return fail(e);
   }
-  // Embedding models (minilm-l6) serve search, not chat.
+  // Embedding models (minilm-l6) serve search, not chat: they embed the user's documents.
+  const embedding = catalog.models.find((m) => m.task === 'embedding');
+  state.library = new LibraryView({ root: $('library'), drop: $('library-drop'), files: $('library-files'), status: $('library-status'),
+    progress: $('library-progress'), docs: $('library-docs'), use: $('use-library') },
+  { model: embedding?.id ?? null, onError: fail, storage: localStorage });
   const chatModels = catalog.models.filter((m) => m.task === 'chat');
   if (chatModels.length === 0) {
     setEngineState('no-models');
@@ -144,9 +150,13 @@ async function ask(text) {
   ui.stop.hidden = false;
   ui.send.disabled = true;
   let content = '';
+  let sources = [];
   try {
+    // Retrieval on: the best passages of the user's documents go in front, numbered for citations.
+    sources = (await state.library?.retrieve(text)) ?? [];
+    const history = store.messages.map(({ role, content }) => ({ role, content }));
     const stream = await state.engine.chat.completions.create({
-      messages: store.messages.map(({ role, content }) => ({ role, content })),
+      messages: sources.length ? [{ role: 'system', content: passagesPrompt(sources) }, ...history] : history,
       stream: true,
       temperature: Number(ui.temperature.value),
       max_tokens: Math.floor(Number(ui.maxTokens.value)),
@@ -164,8 +174,8 @@ async function ask(text) {
         painted = content.length;
       }
     }
-    store.add({ role: 'assistant', content, usage, finish_reason });
-    view.finish(el, content, usage, finish_reason);
+    store.add({ role: 'assistant', content, usage, finish_reason, ...(sources.length ? { sources } : {}) });
+    view.finish(el, content, usage, finish_reason, sources);
   } catch (e) {
     if (content) store.add({ role: 'assistant', content, finish_reason: 'error' });
     view.fail(el, content);

@@ -1,4 +1,5 @@
-// The message list: user turns as plain text, assistant turns as safe Markdown with their stats.
+// The message list: user turns as plain text, assistant turns as safe Markdown with their stats,
+// and, for answers from the user's documents, the passages, which the answer's [n] open.
 
 import { renderMarkdown } from './markdown.js';
 
@@ -15,7 +16,7 @@ export class ChatView {
     this.clear();
     for (const m of messages) {
       if (m.role === 'user') this.addUser(m.content);
-      else this.finish(this.startAssistant(), m.content, m.usage, m.finish_reason ?? 'stop');
+      else this.finish(this.startAssistant(), m.content, m.usage, m.finish_reason ?? 'stop', m.sources);
     }
   }
 
@@ -40,8 +41,9 @@ export class ChatView {
     this.#scroll();
   }
 
-  finish(el, text, usage, finish_reason) {
+  finish(el, text, usage, finish_reason, sources = []) {
     this.update(el, text);
+    if (sources?.length) this.#sources(el, sources);
     el.dataset.state = 'done';
     el.dataset.finishReason = finish_reason ?? '';
     if (usage) {
@@ -58,6 +60,52 @@ export class ChatView {
       stats.className = 'stats';
       stats.textContent = parts.join(' · ');
       el.append(stats);
+    }
+  }
+
+  // The passages under the answer, and each [n] of the answer's text made a link that opens one.
+  #sources(el, sources) {
+    const box = document.createElement('details');
+    box.className = 'sources';
+    const summary = document.createElement('summary');
+    summary.textContent = `Sources: ${sources.length} passages from your documents`;
+    const list = document.createElement('ol');
+    const items = new Map();
+    for (const s of sources) {
+      const li = document.createElement('li');
+      li.value = s.n;
+      const where = document.createElement('span');
+      where.className = 'where';
+      where.textContent = [s.name, s.headings].filter(Boolean).join(' › ');
+      li.append(where, document.createTextNode(s.text));
+      items.set(s.n, li);
+      list.append(li);
+    }
+    box.append(summary, list);
+    el.append(box);
+    // Text nodes only: the answer was rendered as DOM by our Markdown renderer, never parsed as HTML.
+    const walker = document.createTreeWalker(el.querySelector('.body'), NodeFilter.SHOW_TEXT);
+    const nodes = [];
+    while (walker.nextNode()) nodes.push(walker.currentNode);
+    for (const node of nodes) {
+      const parts = node.data.split(/(\[\d+\])/);
+      if (parts.length === 1) continue;
+      node.replaceWith(...parts.map((part) => {
+        const n = /^\[(\d+)\]$/.exec(part)?.[1];
+        const li = n && items.get(Number(n));
+        if (!li) return document.createTextNode(part);
+        const a = document.createElement('a');
+        a.href = '#';
+        a.className = 'cite';
+        a.textContent = part;
+        a.addEventListener('click', (e) => {
+          e.preventDefault();
+          box.open = true;
+          for (const other of items.values()) other.classList.toggle('cited', other === li);
+          li.scrollIntoView({ block: 'nearest' });
+        });
+        return a;
+      }));
     }
   }
 

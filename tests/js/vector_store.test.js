@@ -248,3 +248,11 @@ test('export and import round-trip; a second store on the same folder sees commi
   a.close();
   reader.close();
 });
+
+test('facets list a field\'s values with their counts; idsWhere lists the records a filter passes', async () => {
+  const store = new VectorStore({ dimensions: 2 });
+  await store.insert([{ id: 'a#0', vector: [1, 0], metadata: { doc: 'a', name: 'A.md' } }, { id: 'b#0', vector: [0, 1], metadata: { doc: 'b', name: 'B.txt' } },
+    { id: 'a#1', vector: [1, 1], metadata: { doc: 'a', name: 'A.md' } }]);
+  assert.deepEqual((await store.facets('doc')).map((f) => [f.value, f.count, f.metadata.name]), [['a', 2, 'A.md'], ['b', 1, 'B.txt']]);
+  assert.deepEqual((await store.idsWhere({ doc: 'a' })).sort(), ['a#0', 'a#1']);
+});
