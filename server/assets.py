@@ -10,6 +10,9 @@ VENDOR = {
     "wllama/index.js": "@wllama/wllama/esm/index.js",
     "wllama/wllama.wasm": "@wllama/wllama/esm/wasm/wllama.wasm",
     "jinja/index.js": "@huggingface/jinja/dist/index.js",
+    # PDF text layers for the document library; pdf.js parses in its own worker.
+    "pdfjs/pdf.js": "pdfjs-dist/build/pdf.min.mjs",
+    "pdfjs/pdf.worker.js": "pdfjs-dist/build/pdf.worker.min.mjs",
 }
 
 ENGINE_SUFFIXES = {".js", ".wasm", ".wgsl"}
@@ -23,7 +26,8 @@ def vendor(name):
     path = Path(current_app.config["NODE_MODULES"]) / target
     if not path.is_file():
         abort(404, description="npm packages are not installed; run `make install` on the host")
-    return send_file(path, max_age=None)
+    # .mjs files are served as what their URL says: JavaScript modules.
+    return send_file(path, max_age=None, mimetype="text/javascript" if name.endswith(".js") else None)
 
 
 @bp.get("/webgpu/<path:name>")

@@ -1,4 +1,4 @@
-// A private document library for retrieval-augmented chat: files in (text, Markdown, HTML), split
+// A private document library for retrieval-augmented chat: files in (text, Markdown, HTML, PDF), split
 // by the chunker to the embedding model's budget, embedded by the in-page encoder, kept in the
 // vector store (OPFS); a question out as numbered passages for the chat prompt. Nothing leaves the
 // tab: the embedder is our engine, the store is the origin's private file system.
@@ -21,7 +21,7 @@ export class LibraryError extends Error {
 /** The chunker's format for a file name, or null for what the library cannot read. */
 export function formatOf(name) {
   const ext = name.toLowerCase().split('.').pop();
-  return { txt: 'text', text: 'text', md: 'markdown', markdown: 'markdown', html: 'html', htm: 'html' }[ext] ?? null;
+  return { txt: 'text', text: 'text', md: 'markdown', markdown: 'markdown', html: 'html', htm: 'html', pdf: 'pdf' }[ext] ?? null;
 }
 
 export class Library {
@@ -47,13 +47,15 @@ export class Library {
    */
   async add(file, { onProgress = () => {} } = {}) {
     const format = formatOf(file.name);
-    if (!format) throw new LibraryError(`${file.name}: only .txt, .md and .html files can be added so far`);
+    if (!format) throw new LibraryError(`${file.name}: only .txt, .md, .html and .pdf files can be added so far`);
     if (file.size > MAX_FILE_BYTES) {
       throw new LibraryError(`${file.name} is ${(file.size / 2 ** 20).toFixed(0)} MB; files up to ${MAX_FILE_BYTES / 2 ** 20} MB can be added so far`);
     }
-    const text = await file.text();
+    if (file.size === 0) throw new LibraryError(`${file.name} is empty; there is nothing to add`);
+    // A PDF's text layer, page by page as Markdown sections (pdf.js, loaded only for PDFs).
+    const text = format === 'pdf' ? await (await import('./pdf_text.js')).pdfText(file) : await file.text();
     if (!text.trim()) throw new LibraryError(`${file.name} is empty; there is nothing to add`);
-    const chunks = chunkDocument(text, { format, countTokens: this.countTokens, max_tokens: CHUNK_TOKENS, overlap_tokens: OVERLAP_TOKENS });
+    const chunks = chunkDocument(text, { format: format === 'pdf' ? 'markdown' : format, countTokens: this.countTokens, max_tokens: CHUNK_TOKENS, overlap_tokens: OVERLAP_TOKENS });
     if (chunks.length === 0) throw new LibraryError(`${file.name} has no text to add`);
     const doc = crypto.randomUUID();
     const added = new Date().toISOString();

@@ -89,6 +89,46 @@ def test_bad_files_get_clear_messages_and_keep_the_library(page, live_server, mi
     page.wait_for_function("() => document.querySelectorAll('#library-docs li').length === 1")
     add_files(page, tmp_path, {"empty.txt": "  \n"})
     page.wait_for_selector(".banner.error >> text=empty.txt is empty; there is nothing to add")
-    add_files(page, tmp_path, {"scan.pdf": "%PDF-1.4"})
-    page.wait_for_selector(".banner.error >> text=only .txt, .md and .html files can be added so far")
+    add_files(page, tmp_path, {"notes.docx": "PK"})
+    page.wait_for_selector(".banner.error >> text=only .txt, .md, .html and .pdf files can be added so far")
+    add_files(page, tmp_path, {"broken.pdf": "%PDF-1.4 not really"})
+    page.wait_for_selector(".banner.error >> text=broken.pdf is not a readable PDF")
+    scan = tmp_path / "scan.pdf"
+    write_pdf(scan, [None])  # a page with a drawing and no text, as a scan has
+    page.set_input_files("#library-files", str(scan))
+    page.wait_for_selector(".banner.error >> text=scan.pdf has no text layer (a scanned PDF?); run it through OCR first")
     assert page.locator("#library-docs li").count() == 1
+
+
+def write_pdf(path, pages):
+    """A PDF with a text layer: one page per string (None: a page with a drawing and no text)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+    with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(path) as pdf:
+        for text in pages:
+            fig = plt.figure(figsize=(8.27, 11.69))
+            if text is None:
+                fig.add_axes([0.1, 0.1, 0.8, 0.8]).imshow([[0, 1], [1, 0]])
+                fig.axes[0].axis("off")
+            else:
+                fig.text(0.08, 0.92, text, va="top", wrap=True, fontsize=11)
+            pdf.savefig(fig)
+            plt.close(fig)
+
+
+def test_a_pdf_is_read_page_by_page(page, live_server, minilm, tmp_path):
+    page.set_default_timeout(300_000)
+    assert open_app(page, live_server.url) == "ready"
+    pdf = tmp_path / "harbour.pdf"
+    write_pdf(pdf, ["The town council met on Monday to discuss the new ferry timetable.",
+                    "The harbour vault opens with the code 7731.\nOnly the night keeper knows it."])
+    page.click("#library summary")
+    page.set_input_files("#library-files", str(pdf))
+    page.wait_for_function("() => document.querySelectorAll('#library-docs li').length === 1")
+    assert page.inner_text("#library-docs").startswith("harbour.pdf · ")
+    page.check("#use-library")
+    answer = ask(page, "What code opens the harbour vault?", max_tokens=16)
+    first = answer.locator("details.sources li").first.text_content()
+    assert "harbour.pdf › Page 2" in first and "7731" in first
