@@ -1,4 +1,5 @@
 """Drive the chat page as a person would, without string eval (the page's CSP forbids it)."""
+from urllib.parse import urlsplit
 
 SETTLED = "body[data-engine=ready], body[data-engine=error], body[data-engine=no-models]"
 
@@ -52,3 +53,27 @@ EVALUATE = """async ([engine, tokens, rows]) => {
   };
   return { argmax: Array.from(r.argmax), logits: r.logits.map(b64) };
 }"""
+
+
+def origin_of(url):
+    if url.startswith("blob:"):
+        url = url[len("blob:"):]
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def record_requests(context, origin):
+    """Every request of the context, as (url, headers, body); any to another origin is aborted and
+    listed in `foreign`. Returns (requests, foreign), filled as the page runs."""
+    requests, foreign = [], []
+
+    def guard(route):
+        if origin_of(route.request.url) == origin:
+            route.continue_()
+        else:
+            foreign.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    context.on("request", lambda r: requests.append((r.url, r.all_headers(), r.post_data_buffer or b"")))
+    return requests, foreign

@@ -3,8 +3,7 @@ and [n] linked to them; they survive a reload, can be deleted, and bad files get
 The privacy journey covers it: a canary inside a document reaches no one."""
 import secrets
 
-from .app_driver import CSP_TRAP, ask, open_app, wait_settled
-from .test_privacy import origin_of
+from .app_driver import CSP_TRAP, ask, open_app, record_requests, wait_settled
 
 DOC_MD = """# Harbour notes
 
@@ -34,17 +33,7 @@ def add_files(page, tmp_path, files):
 
 def test_documents_answer_questions_with_their_passages_and_nothing_leaves(page, live_server, minilm, tmp_path):
     canary = f"canary{secrets.token_hex(6)}"
-    requests, foreign = [], []
-
-    def guard(route):
-        if origin_of(route.request.url) == live_server.url:
-            route.continue_()
-        else:
-            foreign.append(route.request.url)
-            route.abort()
-
-    page.context.route("**/*", guard)
-    page.context.on("request", lambda r: requests.append((r.url, r.post_data_buffer or b"")))
+    requests, foreign = record_requests(page.context, live_server.url)
     page.add_init_script(CSP_TRAP)
     page.set_default_timeout(300_000)
     assert open_app(page, live_server.url) == "ready"
@@ -76,8 +65,9 @@ def test_documents_answer_questions_with_their_passages_and_nothing_leaves(page,
     assert "lighthouse.html" in page.inner_text("#library-docs")
 
     assert foreign == []
-    for url, body in requests:
+    for url, headers, body in requests:
         assert canary not in url and canary.encode() not in body
+        assert all(canary not in v for v in headers.values())
     for method, path, query, headers, body in live_server.seen:
         assert canary not in path and canary not in query and canary.encode() not in body
 

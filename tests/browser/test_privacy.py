@@ -1,32 +1,13 @@
 """(b) Privacy over a full journey: load, chat, reload, chat again."""
 import secrets
-from urllib.parse import urlsplit
 
-from .app_driver import CSP_TRAP, ask, open_app, wait_settled
-
-
-def origin_of(url):
-    if url.startswith("blob:"):
-        url = url[len("blob:"):]
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+from .app_driver import CSP_TRAP, ask, open_app, origin_of, record_requests, wait_settled
 
 
 def test_nothing_leaves_the_origin_and_the_prompt_never_reaches_the_host(page, live_server):
     canary = f"canary{secrets.token_hex(8)}"
-    context = page.context
-    requests, foreign, console_csp = [], [], []
-
-    def guard(route):
-        if origin_of(route.request.url) == live_server.url:
-            route.continue_()
-        else:
-            foreign.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
-    context.on("request", lambda r: requests.append(
-        (r.url, r.all_headers(), r.post_data_buffer or b"")))
+    console_csp = []
+    requests, foreign = record_requests(page.context, live_server.url)
     page.on("console", lambda m: "Content Security Policy" in m.text and console_csp.append(m.text))
     page.add_init_script(CSP_TRAP)
     live_server.seen.clear()
