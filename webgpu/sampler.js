@@ -95,9 +95,12 @@ export class Sampler {
     };
   }
 
+  // The last penalty_last_n tokens counted (llama.cpp's meaning: 0 is none, -1 the whole history).
   #recentCounts(history) {
     const counts = new Map();
-    for (const id of history.slice(-this.penalty_last_n)) counts.set(id, (counts.get(id) ?? 0) + 1);
+    const n = this.penalty_last_n;
+    if (n === 0) return counts;
+    for (const id of n < 0 ? history : history.slice(-n)) counts.set(id, (counts.get(id) ?? 0) + 1);
     return counts;
   }
 

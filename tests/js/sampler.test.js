@@ -67,3 +67,12 @@ test('a device plan takes the same draw the CPU would, and refuses what a device
   assert.equal(new Sampler({ presence_penalty: 0.1, penalty_last_n: 100 }).devicePlan(many, 1000, limits), null);
   assert.ok(new Sampler({ presence_penalty: 0.1, penalty_last_n: 100 }).devicePlan(many.slice(1), 1000, limits));
 });
+
+test('penalty_last_n: 0 penalizes nothing, -1 the whole history', () => {
+  const none = logits();
+  new Sampler({ repetition_penalty: 2, penalty_last_n: 0 }).applyPenalties(none, [1, 1]);
+  assert.deepEqual(none, logits());
+  const all = logits();
+  new Sampler({ frequency_penalty: 1, penalty_last_n: -1 }).applyPenalties(all, [1, ...new Array(100).fill(2)]);
+  assert.equal(all[1], logits()[1] - 1);
+});
