@@ -1,5 +1,8 @@
 """Drive the chat page as a person would, without string eval (the page's CSP forbids it)."""
+import base64
 from urllib.parse import urlsplit
+
+import numpy as np
 
 SETTLED = "body[data-engine=ready], body[data-engine=error], body[data-engine=no-models]"
 
@@ -39,6 +42,22 @@ document.addEventListener('securitypolicyviolation', (e) => {
   window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`);
 });
 """
+
+
+# Two engines of the default model in one page, as window properties: [[name, backend], [name, backend]];
+# returns each engine's info.
+TWO_ENGINES = """async (pairs) => {
+  const { createEngine } = await import('/webgpu/engine.js');
+  for (const [name, backend] of pairs) window[name] = await createEngine({ model: 'smollm2-135m', backend });
+  return pairs.map(([name]) => window[name].info);
+}"""
+
+
+def evaluate(page, engine, tokens, rows=()):
+    """An engine's arg-max at every position of tokens and its logits rows `rows` (float32 array)."""
+    got = page.evaluate(EVALUATE, [engine, list(tokens), list(rows)])
+    logits = np.stack([np.frombuffer(base64.b64decode(b), dtype=np.float32) for b in got["logits"]]) if rows else None
+    return got["argmax"], logits
 
 
 # An engine's logits from the page (engine = the window property holding it): arg-max at every

@@ -1,19 +1,10 @@
 """Our WASM engine against the numpy reference and against llama.cpp (wllama) in the same page."""
-import base64
-
 import numpy as np
 import pytest
 
 from models import reference
 
-from .app_driver import EVALUATE
-
-SETUP = """async () => {
-  const { createEngine } = await import('/webgpu/engine.js');
-  window.ours = await createEngine({ model: 'smollm2-135m', backend: 'wasm' });
-  window.ref = await createEngine({ model: 'smollm2-135m', backend: 'wllama' });
-  return [window.ours.info, window.ref.info.backend];
-}"""
+from .app_driver import TWO_ENGINES, evaluate
 
 # llama.cpp's greedy continuation of a prompt text, as token ids (ignore_eos: always n tokens).
 LLAMA_GREEDY = """async ([text, n]) => {
@@ -90,8 +81,8 @@ def engines(browser, live_server):
     page = context.new_page()
     page.set_default_timeout(240_000)
     page.goto(f"{live_server.url}/static/css/app.css")  # same origin, no app: the tests drive the engines
-    info, ref_backend = page.evaluate(SETUP)
-    assert info["backend"] == "wasm" and ref_backend == "wllama"
+    info, ref = page.evaluate(TWO_ENGINES, [["ours", "wasm"], ["ref", "wllama"]])
+    assert info["backend"] == "wasm" and ref["backend"] == "wllama"
     yield page
     context.close()
 
@@ -101,13 +92,12 @@ def test_logits_match_the_numpy_reference(engines, reference_model):
     prompt = engines.evaluate("() => window.ours.backend.prompt([{ role: 'user', content: 'What is the capital of France?' }])")
     tokens = prompt["tokens"][:8]
     assert len(tokens) == 8
-    got = engines.evaluate(EVALUATE, ["ours", tokens, list(range(8))])
-    ours = np.stack([np.frombuffer(base64.b64decode(b), dtype=np.float32) for b in got["logits"]])
+    argmax, ours = evaluate(engines, "ours", tokens, range(8))
     expected = reference.forward(cfg, weights, tokens)
     rel = np.linalg.norm(ours - expected, axis=1) / np.linalg.norm(expected, axis=1)
     print(f"\nlogits relative error per position (ours vs reference.py): {np.array2string(rel, precision=5)}")
     assert rel.max() <= 1e-2, f"max relative error {rel.max():.4g}"
-    assert list(ours.argmax(axis=1)) == list(expected.argmax(axis=1)) == got["argmax"]
+    assert list(ours.argmax(axis=1)) == list(expected.argmax(axis=1)) == argmax
 
 
 def test_forced_decoding_agrees_with_llama_cpp(engines, reference_model):
@@ -129,7 +119,7 @@ def test_forced_decoding_agrees_with_llama_cpp(engines, reference_model):
         sequence = prompt["tokens"] + greedy["ids"]
         p = len(prompt["tokens"])
         # Top-1 after each prefix, against the token llama.cpp chose there.
-        ours = np.array(engines.evaluate(EVALUATE, ["ours", sequence, []])["argmax"][p - 1:p - 1 + 128])
+        ours = np.array(evaluate(engines, "ours", sequence)[0][p - 1:p - 1 + 128])
         exact = reference.forward(cfg, weights, sequence).argmax(axis=1)[p - 1:p - 1 + 128]
         counts["ours~llama"] += int((ours == ids).sum())
         counts["reference~llama"] += int((exact == ids).sum())

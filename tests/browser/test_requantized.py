@@ -7,7 +7,7 @@ from models.shards import join_gguf
 from models.store import Store
 
 from ..hf_fixtures import export_gguf_as_hf, onnx_from_hf, read_hf
-from .app_driver import EVALUATE
+from .app_driver import evaluate
 from .test_engine_parity import LLAMA_GREEDY
 
 LOAD_BOTH = """async (model) => {
@@ -51,7 +51,7 @@ def test_an_imported_model_runs_in_both_engines(browser, live_server, model_home
         prompt = loaded["prompt"]
         greedy = page.evaluate(LLAMA_GREEDY, [prompt["text"], 64])
         assert greedy["prompt_tokens"] == len(prompt["tokens"])
-        top = page.evaluate(EVALUATE, ["ours", prompt["tokens"] + greedy["ids"], []])["argmax"]
+        top = evaluate(page, "ours", prompt["tokens"] + greedy["ids"])[0]
         p = len(prompt["tokens"])
         agree = sum(int(a == b) for a, b in zip(top[p - 1:p - 1 + 64], greedy["ids"]))
         print(f"\n{source} -> {quant}: top-1 agreement with llama.cpp {agree}/64")

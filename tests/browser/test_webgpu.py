@@ -4,21 +4,12 @@ The WebGPU backend runs in the engine's worker like the WASM one. These tests fo
 (`auto` rightly prefers WASM on a software adapter), check it against models/reference.py and the
 WASM backend, and lose the device under a reply to check the fallback.
 """
-import base64
-
 import numpy as np
 import pytest
 
 from models import reference
 
-from .app_driver import EVALUATE, ask, open_app
-
-SETUP = """async () => {
-  const { createEngine } = await import('/webgpu/engine.js');
-  window.gpu = await createEngine({ model: 'smollm2-135m', backend: 'webgpu' });
-  window.cpu = await createEngine({ model: 'smollm2-135m', backend: 'wasm' });
-  return [window.gpu.info, window.cpu.info.backend];
-}"""
+from .app_driver import TWO_ENGINES, ask, evaluate, open_app
 
 # WASM's greedy continuation: what the WebGPU engine must agree with, position by position.
 GREEDY = """async ([q, n]) => {
@@ -43,8 +34,8 @@ def engines(browser, live_server):
     page = context.new_page()
     page.set_default_timeout(600_000)
     page.goto(f"{live_server.url}/static/css/app.css")  # same origin, no app: the tests drive the engines
-    info, cpu = page.evaluate(SETUP)
-    assert info["backend"] == "webgpu" and cpu == "wasm"
+    info, cpu = page.evaluate(TWO_ENGINES, [["gpu", "webgpu"], ["cpu", "wasm"]])
+    assert info["backend"] == "webgpu" and cpu["backend"] == "wasm"
     assert info["adapter"]["software"] is True, "CI's Chromium should have SwiftShader, not a GPU"
     yield page, info
     context.close()
@@ -67,13 +58,12 @@ def test_webgpu_logits_match_the_numpy_reference(engines, reference_model):
     page, _ = engines
     cfg, weights = reference_model
     tokens = page.evaluate("() => window.gpu.backend.prompt([{ role: 'user', content: 'What is the capital of France?' }])")["tokens"][:8]
-    got = page.evaluate(EVALUATE, ["gpu", tokens, list(range(8))])
-    ours = np.stack([np.frombuffer(base64.b64decode(b), dtype=np.float32) for b in got["logits"]])
+    argmax, ours = evaluate(page, "gpu", tokens, range(8))
     expected = reference.forward(cfg, weights, tokens)
     rel = np.linalg.norm(ours - expected, axis=1) / np.linalg.norm(expected, axis=1)
     print(f"\nWebGPU (Chromium) logits relative error per position: {np.array2string(rel, precision=6)}")
     assert rel.max() <= 1e-2, f"max relative error {rel.max():.4g}"
-    assert list(ours.argmax(axis=1)) == list(expected.argmax(axis=1)) == got["argmax"]
+    assert list(ours.argmax(axis=1)) == list(expected.argmax(axis=1)) == argmax
 
 
 def test_forced_decoding_agrees_with_the_wasm_backend(engines):
@@ -87,8 +77,8 @@ def test_forced_decoding_agrees_with_the_wasm_backend(engines):
         assert len(reply_ids) == FORCED_POSITIONS, f"the reply to {question!r} ended early: {reply!r}"
         sequence = prompt["tokens"] + reply_ids
         p = len(prompt["tokens"])
-        cpu = np.array(page.evaluate(EVALUATE, ["cpu", sequence, []])["argmax"][p - 1:])
-        gpu = np.array(page.evaluate(EVALUATE, ["gpu", sequence, []])["argmax"][p - 1:])
+        cpu = np.array(evaluate(page, "cpu", sequence)[0][p - 1:])
+        gpu = np.array(evaluate(page, "gpu", sequence)[0][p - 1:])
         agree += int((cpu == gpu).sum())
         total += len(cpu)
     print(f"\nforced decoding top-1 agreement, WebGPU vs WASM: {agree}/{total} = {agree / total:.2%}")
