@@ -66,14 +66,11 @@ function sections(text, withHeadings) {
 const LEVELS = [/\n[ \t]*\n/g, /\n/g, SENTENCE_END, /\s+/g];
 
 function split(text, start, end, count, budget, level) {
-  if (count(text.slice(start, end)) <= budget || level >= LEVELS.length) {
-    return level >= LEVELS.length ? hardSplit(text, start, end, count, budget) : [{ start, end }];
-  }
-  const re = new RegExp(LEVELS[level].source, 'g');
+  if (count(text.slice(start, end)) <= budget) return [{ start, end }];
+  if (level >= LEVELS.length) return hardSplit(text, start, end, count, budget);
   const bounds = [];
   let at = start;
-  const part = text.slice(start, end);
-  for (const m of part.matchAll(re)) {
+  for (const m of text.slice(start, end).matchAll(LEVELS[level])) {
     const cut = start + m.index + m[0].length;
     if (cut > at && cut < end) {
       bounds.push([at, cut]);

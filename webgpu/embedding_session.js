@@ -44,8 +44,9 @@ export class EmbeddingSession {
    */
   async embed(texts) {
     const max_tokens = this.info.n_ctx;
-    const sequences = texts.map((t) => this.tokenizer.encode(t, { max_tokens }));
-    const truncated = sequences.filter((q, i) => q.length === max_tokens && this.tokenizer.encode(texts[i]).length > max_tokens).length;
+    const encoded = texts.map((t) => this.tokenizer.encodeCut(t, max_tokens));
+    const sequences = encoded.map((e) => e.ids);
+    const truncated = encoded.filter((e) => e.truncated).length;
     const embeddings = new Array(texts.length);
     // Pack in input order: each pass takes texts until the next would overflow it.
     for (let i = 0; i < sequences.length;) {

@@ -56,22 +56,30 @@ export class WordPiece {
 
   /** [CLS] pieces [SEP], at most max_tokens ids in all (the pieces are cut, as sentence-transformers does). */
   encode(text, { max_tokens = Infinity } = {}) {
+    return this.encodeCut(text, max_tokens).ids;
+  }
+
+  /** encode's ids, and whether the text had more pieces than max_tokens left room for. */
+  encodeCut(text, max_tokens = Infinity) {
+    const keep = Math.max(1, max_tokens - 1); // ids before [SEP]
     const ids = [this.cls_id];
     const parts = this.special_re ? text.split(this.special_re) : [text];
+    // Pieces are taken until one more than fits is in: that one says the text was cut.
     for (const [i, part] of parts.entries()) {
-      if (ids.length >= max_tokens - 1) break;
+      if (ids.length > keep) break;
       if (i % 2) {
         ids.push(this.specials.get(part));
         continue;
       }
       for (const word of this.words(part)) {
         this.pieces(word, ids);
-        if (ids.length >= max_tokens - 1) break;
+        if (ids.length > keep) break;
       }
     }
-    ids.length = Math.min(ids.length, Math.max(1, max_tokens - 1));
+    const truncated = ids.length > keep;
+    ids.length = Math.min(ids.length, keep);
     ids.push(this.sep_id);
-    return ids;
+    return { ids, truncated };
   }
 
   /** Normalized words and punctuation marks, in order. */
