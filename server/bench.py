@@ -30,7 +30,10 @@ HARNESS = "/webgpu/bench.js"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", default=None, help="model id (default: the catalog's default)")
+    p.add_argument("--suite", default="chat", choices=("chat", "embed", "search"),
+                   help="chat: tokens/s per backend; embed: embedding chunks/s against ONNX Runtime; "
+                        "search: the vector store against zvec (embed and search: server/bench_rag.py)")
+    p.add_argument("--model", default=None, help="model id (default: the catalog's default; embed: minilm-l6)")
     p.add_argument("--backend", default="all", choices=("auto", "all") + BACKENDS,
                    help="all: every backend that runs the model; auto: what the app would pick, plus wllama")
     p.add_argument("--runs", type=int, default=5, help="timed generations per backend (median, min, max)")
@@ -44,10 +47,15 @@ def add_arguments(p) -> None:
     p.add_argument("--headed", action="store_true", help="run Chromium with a window (under Xvfb on a GPU runner)")
     p.add_argument("--chromium-flag", action="append", default=[], metavar="FLAG",
                    help="an extra Chromium flag, e.g. --use-angle=vulkan (repeatable)")
+    p.add_argument("--chunks", type=int, default=64, help="embed: 256-token chunks per timed pass")
+    p.add_argument("--batch", type=int, default=8, help="embed: chunks per embeddings call")
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
+    if args.suite != "chat":
+        from . import bench_rag
+        return bench_rag.main(args)
     if args.runs < 1 or args.prompt_tokens < 1 or args.gen_tokens < 2:
         raise ModelError("--runs, --prompt-tokens must be at least 1 and --gen-tokens at least 2")
     baseline = _read_baseline(args.baseline) if args.baseline else None

@@ -96,7 +96,7 @@ def test_quantize_q8a_matches_numpy(k):
 @pytest.mark.parametrize("qtype", ALL_TYPES, ids=lambda t: t.name)
 def test_matmul_matches_numpy_over_split_row_ranges(k, qtype):
     rng = np.random.default_rng(100 + int(qtype))
-    n_rows, n_cols, n_tokens = 37, cols_for(qtype), 7  # float weights: a block of 4 tokens and 3 more
+    n_rows, n_cols, n_tokens = 37, cols_for(qtype), 7  # F32: 4-row tiles and a row left; pairs of tokens and one left
     raw, w = random_rows(qtype, n_rows, n_cols, rng)
     x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
     x[1] *= 50.0

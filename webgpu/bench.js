@@ -88,6 +88,29 @@ export async function run({ messages, gen_tokens }) {
   };
 }
 
+/**
+ * Chunks/s of the loaded embedding model over texts, in calls of `batch` texts: one untimed pass,
+ * then `runs` timed passes (each ends when the last vectors are back in the page).
+ */
+export async function embed({ texts, batch, runs }) {
+  const pass = async () => {
+    let tokens = 0;
+    for (let i = 0; i < texts.length; i += batch) {
+      const { usage } = await engine.embeddings.create({ input: texts.slice(i, i + batch) });
+      tokens += usage.prompt_tokens;
+    }
+    return tokens;
+  };
+  const tokens = await pass();
+  const chunks_per_s = [];
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now();
+    await pass();
+    chunks_per_s.push(texts.length / ((performance.now() - t0) / 1000));
+  }
+  return { chunks_per_s, tokens_per_chunk: tokens / texts.length };
+}
+
 /** Bytes the page uses, workers and WASM memories included (needs cross-origin isolation). */
 export async function memory() {
   if (!globalThis.crossOriginIsolated || !performance.measureUserAgentSpecificMemory) return null;
