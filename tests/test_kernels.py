@@ -273,3 +273,42 @@ def test_kv_store(k):
     expected = np.zeros_like(got)
     expected[:, pos0:pos0 + n_tokens] = src.transpose(1, 0, 2)
     np.testing.assert_array_equal(got, expected)
+
+
+def quantize_i8_rows(V):
+    """Per-row int8 codes and scales, as the vector store's kernel makes them (ties away from zero)."""
+    amax = np.abs(V).max(axis=1)
+    inv = np.where(amax > 0, np.float32(127) / np.where(amax > 0, amax, 1), 0).astype(np.float32)
+    c = V * inv[:, None]
+    return (np.sign(c) * np.floor(np.abs(c) + 0.5)).astype(np.int8), (amax / np.float32(127)).astype(np.float32)
+
+
+def test_int8_scan_for_the_vector_store(k):
+    rng = np.random.default_rng(13)
+    n, d = 13, 48  # three blocks of 16 lanes
+    V = rng.standard_normal((n, d)).astype(np.float32)
+    V[3] = 0.0                          # a zero row: scale 0, codes 0
+    V[5] *= 1e4                         # magnitudes do not matter: one scale per row
+    V[7, :] = 0.5                       # exact ties: 63.5 rounds away from zero to 127
+    codes_ptr, scales_ptr = k.alloc(n * d), k.alloc(n * 4)
+    k("quantize_i8_rows", k.put(V), codes_ptr, scales_ptr, n, d)
+    codes = k.get(codes_ptr, n * d, np.int8).reshape(n, d)
+    scales = k.get(scales_ptr, n)
+    want_codes, want_scales = quantize_i8_rows(V)
+    np.testing.assert_array_equal(codes, want_codes)
+    np.testing.assert_allclose(scales, want_scales, rtol=1e-7)
+    assert codes.min() >= -127 and codes.max() <= 127
+
+    q = rng.standard_normal(d).astype(np.float32)
+    (qc,), (qs,) = quantize_i8_rows(q[None, :])
+    q_abs, q_neg = np.abs(qc).astype(np.int8), np.where(qc < 0, -1, 0).astype(np.int8)
+    exact = codes.astype(np.int64) @ qc.astype(np.int64) * scales.astype(np.float64) * qs
+    out = k.alloc(n * 4)
+    args = (codes_ptr, scales_ptr, k.put(q_abs), k.put(q_neg), float(qs))
+    k("dot_i8_rows", *args, 0, n, d, out)  # every row in order
+    np.testing.assert_allclose(k.get(out, n), exact, rtol=1e-6)
+    rows = np.array([12, 0, 5, 5, 3], dtype=np.int32)  # an inverted list: any rows, repeats allowed
+    k("dot_i8_rows", *args, k.put(rows), rows.size, d, out)
+    np.testing.assert_allclose(k.get(out, rows.size), exact[rows], rtol=1e-6)
+    # and the int8 scores rank like the float ones
+    assert np.argmax(exact) == np.argmax(V.astype(np.float64) @ q)

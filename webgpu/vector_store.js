@@ -4,8 +4,10 @@
 //   await store.upsert([{ id, vector, metadata, text }]);
 //   const hits = await store.search(vector, { limit: 5, filter: { lang: 'en' }, text: 'query words' });
 //
-// Search is exact (every vector scored; by the engine's WASM SIMD kernel where it loads, else in
-// JS); with `text`, BM25 over the records' text is fused with the dense ranking by reciprocal rank
+// Search scores every vector: by the engine's WASM SIMD kernels where they load (webgpu/vector_scan.js),
+// else in JS. By default the kernels read int8 copies of the vectors (a quarter of the bytes) and
+// the best candidates are re-ranked by their f32 vectors, so hits carry exact scores; with
+// `quantize: 'none'` they read the f32 vectors themselves. With `text`, BM25 over the records' text is fused with the dense ranking by reciprocal rank
 // fusion, as Zvec's hybrid search does. Records live in memory and in a folder of the
 // origin-private file system (OPFS): every write is one segment file, checked by a SHA-256 trailer
 // and moved into place once whole, so a tab killed mid-write leaves the committed records as they
@@ -15,6 +17,7 @@
 
 import { BM25 } from './bm25.js';
 import { compileFilter } from './vector_filter.js';
+import { VectorScan } from './vector_scan.js';
 import { VectorStoreError, encodeSegment, listSegments, openFolder, readSegment, writeSegment } from './vector_segments.js';
 
 export { VectorStoreError };
@@ -22,19 +25,27 @@ export { VectorStoreError };
 const RRF_K = 60; // reciprocal rank fusion's constant, as in Zvec and the RRF paper
 const COMPACT_AFTER = 64; // segments before a compaction
 const METRICS = ['cosine', 'dot', 'l2'];
+const QUANTIZE = ['int8', 'none'];
+const SCAN_FROM = 1024; // records from which the WASM scan pays for its copy
+// int8 scans keep this many candidates per hit asked for, re-ranked in f32 (recall@10 measured in
+// `inpage bench --suite search`).
+const RERANK_PER_HIT = 4;
+const RERANK_MIN = 40;
 
 export class VectorStore {
   /**
    * @param {{dimensions: number, metric?: 'cosine'|'dot'|'l2', storagePath?: string|null,
    *          directory?: FileSystemDirectoryHandle}} options
    *   storagePath: a folder path under `directory` (default: the origin-private file system's root);
-   *   null keeps the store in memory only.
+   *   null keeps the store in memory only. quantize: what the scan reads (see above).
    */
-  constructor({ dimensions, metric = 'cosine', storagePath = null, directory = null }) {
+  constructor({ dimensions, metric = 'cosine', storagePath = null, directory = null, quantize = 'int8' }) {
     if (!Number.isInteger(dimensions) || dimensions < 1) throw new VectorStoreError(`dimensions must be a positive integer, not ${dimensions}`);
     if (!METRICS.includes(metric)) throw new VectorStoreError(`metric must be one of ${METRICS.join(', ')}, not ${metric}`);
+    if (!QUANTIZE.includes(quantize)) throw new VectorStoreError(`quantize must be one of ${QUANTIZE.join(', ')}, not ${quantize}`);
     this.dimensions = dimensions;
     this.metric = metric;
+    this.quantize = quantize;
     this.storagePath = storagePath;
     this.ids = []; // slot -> id
     this.slots = new Map(); // id -> slot
@@ -43,7 +54,7 @@ export class VectorStore {
     this.vectors = new Float32Array(dimensions * 64);
     this.fields = new Set(); // metadata fields seen, for filter checks
     this.bm25 = new BM25();
-    this.simd = null; // the WASM kernels for scoring: {rt, ptr, capacity, scores}, false where they do not load
+    this.scan = null; // the WASM scan (VectorScan), false where the kernels do not load
     this.dirty = [0, Infinity]; // slots whose vectors the WASM copy lacks: [first, end); clean: [Infinity, 0]
     this.gen = 0; // the last segment applied
     this.n_segments = 0;
@@ -119,6 +130,18 @@ export class VectorStore {
       else out.set(m[field], { value: m[field], count: 1, metadata: m });
     }
     return [...out.values()];
+  }
+
+  /**
+   * What the store takes: {count, vector_bytes (the f32 vectors in memory), scan_bytes (the WASM
+   * scan's copy), disk_bytes (its segment files; 0 for a store in memory only)}.
+   */
+  async stats() {
+    await this.#read();
+    let disk_bytes = 0;
+    if (this.dir) for (const { handle } of await listSegments(this.dir)) disk_bytes += (await handle.getFile()).size;
+    return { count: this.ids.length, vector_bytes: this.ids.length * this.dimensions * 4,
+      scan_bytes: this.scan ? this.scan.bytes() : 0, disk_bytes };
   }
 
   /** Ids of the records passing a filter (e.g. every chunk of one document). */
@@ -337,62 +360,55 @@ export class VectorStore {
 
   /** The `limit` best slots passing ok(slot): [{slot, score}], best first. */
   async #dense(q, limit, ok) {
-    const top = new TopK(limit);
-    const scores = this.metric === 'l2' ? null : await this.#scoreSimd(q);
-    if (scores) {
+    const scan = this.metric === 'l2' ? null : await this.#scan();
+    if (scan) {
+      const scores = scan.score(q, this.ids.length);
+      const top = new TopK(scan.approximate ? Math.max(limit * RERANK_PER_HIT, RERANK_MIN) : limit);
       for (let s = 0; s < scores.length; s++) if (scores[s] > top.floor && ok(s)) top.push(s, scores[s]);
-      return top.sorted();
+      if (!scan.approximate) return top.sorted();
+      const exact = new TopK(limit); // the candidates by their f32 vectors: exact scores and order
+      for (const { slot } of top.sorted()) exact.push(slot, this.#score(slot, q));
+      return exact.sorted();
     }
-    const d = this.dimensions;
-    const V = this.vectors;
-    const l2 = this.metric === 'l2';
+    const top = new TopK(limit);
     for (let s = 0; s < this.ids.length; s++) {
-      const o = s * d;
-      let acc = 0;
-      if (l2) {
-        for (let i = 0; i < d; i++) {
-          const diff = V[o + i] - q[i];
-          acc += diff * diff;
-        }
-        acc = -Math.sqrt(acc);
-      } else {
-        for (let i = 0; i < d; i++) acc += V[o + i] * q[i];
-      }
-      if (acc > top.floor && ok(s)) top.push(s, acc);
+      const score = this.#score(s, q);
+      if (score > top.floor && ok(s)) top.push(s, score);
     }
     return top.sorted();
   }
 
-  // Dot products of q with every vector by the WASM kernel (dot_rows), or null where it does not
-  // load (node) or the store is small. The kernels keep a copy of the vectors, refreshed where dirty.
-  async #scoreSimd(q) {
+  // The metric's score of one record: dot product (cosine: of unit vectors), or minus the L2 distance.
+  #score(slot, q) {
+    const d = this.dimensions;
+    const V = this.vectors;
+    const o = slot * d;
+    let acc = 0;
+    if (this.metric === 'l2') {
+      for (let i = 0; i < d; i++) {
+        const diff = V[o + i] - q[i];
+        acc += diff * diff;
+      }
+      return -Math.sqrt(acc);
+    }
+    for (let i = 0; i < d; i++) acc += V[o + i] * q[i];
+    return acc;
+  }
+
+  // The WASM scan, its copy brought up to date; null where it does not load or the store is small.
+  async #scan() {
     const n = this.ids.length;
     const d = this.dimensions;
-    if (n < 1024 || d % 4 || this.simd === false) return null;
-    if (!this.simd) {
-      try {
-        const { WasmRuntime } = await import('./backends/wasm/runtime.js');
-        const rt = await WasmRuntime.create({ n_threads: 1 });
-        this.simd = { rt, ptr: 0, capacity: 0, q: rt.alloc(d * 4), scores: 0 };
-      } catch {
-        this.simd = false;
-        return null;
-      }
-    }
-    const w = this.simd;
-    if (w.capacity < n) {
-      // A bigger region (the bump allocator does not free): copy everything into it.
-      w.capacity = Math.max(n, Math.ceil(w.capacity * 1.5));
-      w.ptr = w.rt.alloc(w.capacity * d * 4);
-      w.scores = w.rt.alloc(w.capacity * 4);
+    if (n < SCAN_FROM || d % 4 || this.scan === false) return null;
+    if (!this.scan) {
+      this.scan = (await VectorScan.create(d, this.quantize === 'int8' && d % 16 === 0 ? 'int8' : 'f32')) ?? false;
+      if (!this.scan) return null;
       this.dirty = [0, n];
     }
-    const [lo, hi] = [this.dirty[0], Math.min(this.dirty[1], n)];
-    if (hi > lo) w.rt.f32(w.ptr + lo * d * 4, (hi - lo) * d).set(this.vectors.subarray(lo * d, hi * d));
+    const [lo, hi] = this.dirty;
+    if (hi > lo || this.scan.capacity < n) this.scan.sync(this.vectors, n, lo, hi);
     this.dirty = [Infinity, 0];
-    w.rt.f32(w.q, d).set(q);
-    w.rt.k.dot_rows(w.ptr, w.q, w.scores, n, d);
-    return w.rt.f32(w.scores, n);
+    return this.scan;
   }
 
   #hit(slot, score) {

@@ -1,6 +1,7 @@
 """The vector store in Chromium on the origin-private file system: records survive a reload, a tab
 closed in the middle of a large insert leaves either all of it or none of it, and a second tab
 sees what the first one committed."""
+import pytest
 
 OPEN = """async ([path, n, dims]) => {
   const { VectorStore } = await import('/webgpu/vector_store.js');
@@ -77,16 +78,18 @@ def test_a_second_tab_sees_what_the_first_committed(context, live_server):
     assert c.evaluate(OPEN, [path, 0, dims]) == 35
 
 
-def test_wasm_simd_search_ranks_as_a_full_scan(page, live_server):
+@pytest.mark.parametrize("quantize", ["int8", "none"])
+def test_wasm_simd_search_ranks_as_a_full_scan(page, live_server, quantize):
     # 3,000 records: past the size where the store scores with the WASM kernel; upserts and deletes
-    # in between, so the kernel's copy of the vectors must follow the changes.
+    # in between, so the kernel's copy of the vectors must follow the changes. int8: the scan's
+    # candidates re-ranked in f32 give the full scan's ten, with its scores.
     page.goto(f"{live_server.url}/bench")
-    r = page.evaluate("""async () => {
+    r = page.evaluate("""async (quantize) => {
       const { VectorStore } = await import('/webgpu/vector_store.js');
       const { seededRandom } = await import('/webgpu/sampler.js');
       const rand = seededRandom(5);
       const vec = () => Float32Array.from({ length: 64 }, () => rand() - 0.5);
-      const store = new VectorStore({ dimensions: 64, metric: 'dot' });
+      const store = new VectorStore({ dimensions: 64, metric: 'dot', quantize });
       const all = new Map();
       const put = async (recs) => { await store.upsert(recs); for (const r of recs) all.set(r.id, r.vector); };
       await put(Array.from({ length: 3000 }, (_, i) => ({ id: `v${i}`, vector: vec() })));
@@ -95,13 +98,15 @@ def test_wasm_simd_search_ranks_as_a_full_scan(page, live_server):
         const q = vec();
         const want = [...all].map(([id, v]) => [id, v.reduce((s, x, i) => s + x * q[i], 0)]).sort((a, b) => b[1] - a[1]).slice(0, 10);
         const got = await store.search(q, { limit: 10 });
-        checks.push(JSON.stringify(got.map((h) => h.id)) === JSON.stringify(want.map(([id]) => id)));
+        checks.push(JSON.stringify(got.map((h) => h.id)) === JSON.stringify(want.map(([id]) => id))
+          && got.every((h, i) => Math.abs(h.score - want[i][1]) < 1e-5));
         await put(Array.from({ length: 50 }, (_, i) => ({ id: `v${(round * 977 + i * 13) % 3000}`, vector: vec() })));
         const gone = Array.from({ length: 40 }, (_, i) => `v${(round * 31 + i * 71) % 3000}`);
         await store.delete(gone);
         gone.forEach((id) => all.delete(id));
       }
-      return { checks, simd: store.simd ? store.simd.rt.simd : null };
-    }""")
+      return { checks, simd: store.scan ? store.scan.rt.simd : null, kind: store.scan?.kind };
+    }""", quantize)
     assert r["simd"] in ("relaxed", "simd"), r
+    assert r["kind"] == {"int8": "int8", "none": "f32"}[quantize]
     assert r["checks"] == [True] * 4
