@@ -30,9 +30,10 @@ HARNESS = "/webgpu/bench.js"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--suite", default="chat", choices=("chat", "embed", "search"),
+    p.add_argument("--suite", default="chat", choices=("chat", "embed", "search", "retrieval"),
                    help="chat: tokens/s per backend; embed: embedding chunks/s against ONNX Runtime; "
-                        "search: the vector store against zvec (embed and search: server/bench_rag.py)")
+                        "search: the vector store against zvec; retrieval: recall and MRR of the library's "
+                        "chunkers and searches on the Python FAQ")
     p.add_argument("--model", default=None, help="model id (default: the catalog's default; embed: minilm-l6)")
     p.add_argument("--backend", default="all", choices=("auto", "all") + BACKENDS,
                    help="all: every backend that runs the model; auto: what the app would pick, plus wllama")
@@ -49,6 +50,9 @@ def add_arguments(p) -> None:
                    help="an extra Chromium flag, e.g. --use-angle=vulkan (repeatable)")
     p.add_argument("--chunks", type=int, default=64, help="embed: 256-token chunks per timed pass")
     p.add_argument("--batch", type=int, default=8, help="embed: chunks per embeddings call")
+    p.add_argument("--sizes", default="10000,100000", help="search: store sizes, e.g. 10000,100000,1000000")
+    p.add_argument("--queries", type=int, default=200, help="search: held-out queries per size")
+    p.add_argument("--hnsw-ef", default="64,300", help="search: zvec HNSW query ef values (300 is zvec's default)")
     p.set_defaults(func=main)
 
 

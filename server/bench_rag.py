@@ -1,10 +1,12 @@
-"""`inpage bench --suite embed|search`: the RAG half of the benchmarks, side by side in one run.
+"""`inpage bench --suite embed|search|retrieval`: the RAG half of the benchmarks.
 
 embed: sentence-embedding throughput of the page (our WASM engine, every thread the page gets)
   against ONNX Runtime on the same GGUF and the same cores (server/bench_embed_native.py), over
   256-token chunks of a public-domain text (Julius Caesar, models/corpus.py).
 search: the page's vector store against zvec (FLAT and HNSW) on the same vectors, in one run
   (server/bench_search.py).
+retrieval: recall@k and MRR of the library's two chunkers, dense and hybrid, on the Python FAQ
+  (server/bench_retrieval.py).
 
 Both need the optional extra `pip install 'inpage[rag-bench]'` for their native columns; without it
 those columns say why they are missing and the page's figures still come out.
@@ -39,10 +41,14 @@ def main(args) -> int:
     if args.suite == "embed":
         result = embed(store, args.model or "minilm-l6", args.chunks, args.batch, args.runs, launch)
         print(embed_table(result))
-    else:
+    elif args.suite == "search":
         from . import bench_search
         result = bench_search.run(store, args, launch)
         print(bench_search.table(result))
+    else:
+        from . import bench_retrieval
+        result = bench_retrieval.run(store, args, launch)
+        print(bench_retrieval.table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -27,12 +27,16 @@ export function formatOf(name) {
 export class Library {
   /**
    * @param {{embedder: {embeddings: {create: Function}}, countTokens: (s: string) => number,
-   *          dimensions: number, storagePath?: string, directory?: FileSystemDirectoryHandle}} options
-   *   embedder: an engine on an embedding model; countTokens: its tokenizer's count, without specials.
+   *          dimensions: number, storagePath?: string|null, directory?: FileSystemDirectoryHandle,
+   *          strategy?: 'structure'|'window'}} options
+   *   embedder: an engine on an embedding model; countTokens: its tokenizer's count, without specials;
+   *   storagePath null: in memory only; strategy: the chunker's (structure: measured the better one,
+   *   `inpage bench --suite retrieval`).
    */
-  constructor({ embedder, countTokens, dimensions, storagePath = 'library/default', directory }) {
+  constructor({ embedder, countTokens, dimensions, storagePath = 'library/default', directory, strategy = 'structure' }) {
     this.embedder = embedder;
     this.countTokens = countTokens;
+    this.strategy = strategy;
     this.store = new VectorStore({ dimensions, metric: 'cosine', storagePath, directory });
   }
 
@@ -55,7 +59,8 @@ export class Library {
     // A PDF's text layer, page by page as Markdown sections (pdf.js, loaded only for PDFs).
     const text = format === 'pdf' ? await (await import('./pdf_text.js')).pdfText(file) : await file.text();
     if (!text.trim()) throw new LibraryError(`${file.name} is empty; there is nothing to add`);
-    const chunks = chunkDocument(text, { format: format === 'pdf' ? 'markdown' : format, countTokens: this.countTokens, max_tokens: CHUNK_TOKENS, overlap_tokens: OVERLAP_TOKENS });
+    const chunks = chunkDocument(text, { format: format === 'pdf' ? 'markdown' : format, countTokens: this.countTokens, max_tokens: CHUNK_TOKENS, overlap_tokens: OVERLAP_TOKENS,
+      strategy: this.strategy });
     if (chunks.length === 0) throw new LibraryError(`${file.name} has no text to add`);
     const doc = crypto.randomUUID();
     const added = new Date().toISOString();

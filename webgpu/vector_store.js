@@ -17,6 +17,7 @@
 
 import { BM25 } from './bm25.js';
 import { compileFilter } from './vector_filter.js';
+import { IvfPartition } from './vector_ivf.js';
 import { VectorScan } from './vector_scan.js';
 import { VectorStoreError, encodeSegment, listSegments, openFolder, readSegment, writeSegment } from './vector_segments.js';
 
@@ -31,21 +32,34 @@ const SCAN_FROM = 1024; // records from which the WASM scan pays for its copy
 // `inpage bench --suite search`).
 const RERANK_PER_HIT = 4;
 const RERANK_MIN = 40;
+const INDEXES = ['auto', 'flat', 'ivf'];
+// 'auto' partitions the rows (webgpu/vector_ivf.js) from this many records on: below it the int8
+// scan of every row is already fast (measured in `inpage bench --suite search`).
+const IVF_FROM = 50000;
+const IVF_NPROBE = 16; // lists scanned per query, of about sqrt(n)
 
 export class VectorStore {
   /**
    * @param {{dimensions: number, metric?: 'cosine'|'dot'|'l2', storagePath?: string|null,
    *          directory?: FileSystemDirectoryHandle}} options
    *   storagePath: a folder path under `directory` (default: the origin-private file system's root);
-   *   null keeps the store in memory only. quantize: what the scan reads (see above).
+   *   null keeps the store in memory only. quantize: what the scan reads (see above). index: 'flat'
+   *   scans every row; 'ivf' scans the rows of the nprobe lists nearest the query (approximate;
+   *   int8, unfiltered searches only); 'auto': ivf from IVF_FROM records on.
    */
-  constructor({ dimensions, metric = 'cosine', storagePath = null, directory = null, quantize = 'int8' }) {
+  constructor({ dimensions, metric = 'cosine', storagePath = null, directory = null, quantize = 'int8', index = 'auto',
+    nprobe = IVF_NPROBE }) {
     if (!Number.isInteger(dimensions) || dimensions < 1) throw new VectorStoreError(`dimensions must be a positive integer, not ${dimensions}`);
     if (!METRICS.includes(metric)) throw new VectorStoreError(`metric must be one of ${METRICS.join(', ')}, not ${metric}`);
     if (!QUANTIZE.includes(quantize)) throw new VectorStoreError(`quantize must be one of ${QUANTIZE.join(', ')}, not ${quantize}`);
+    if (!INDEXES.includes(index)) throw new VectorStoreError(`index must be one of ${INDEXES.join(', ')}, not ${index}`);
+    if (!Number.isInteger(nprobe) || nprobe < 1) throw new VectorStoreError(`nprobe must be a positive integer, not ${nprobe}`);
     this.dimensions = dimensions;
     this.metric = metric;
     this.quantize = quantize;
+    this.index = index;
+    this.nprobe = nprobe;
+    this.ivf = null; // the IvfPartition, once built
     this.storagePath = storagePath;
     this.ids = []; // slot -> id
     this.slots = new Map(); // id -> slot
@@ -103,7 +117,7 @@ export class VectorStore {
     const accept = compileFilter(filter, this.fields);
     const ok = (slot) => accept(this.metadata[slot] ?? {});
     const depth = text ? Math.max(limit * 4, 50) : limit;
-    const dense = vector === null ? null : await this.#dense(this.#check(vector, 'query'), depth, ok);
+    const dense = vector === null ? null : await this.#dense(this.#check(vector, 'query'), depth, ok, filter !== null);
     if (!text) return (dense ?? []).map(({ slot, score }) => this.#hit(slot, score));
     const sparse = this.bm25.search(text, { limit: depth, accept: (id) => ok(this.slots.get(id)) });
     if (!dense) return sparse.slice(0, limit).map(({ doc, score }) => this.#hit(this.slots.get(doc), score));
@@ -350,6 +364,7 @@ export class VectorStore {
 
   #clear() {
     this.dirty = [0, Infinity];
+    this.ivf = null;
     this.ids = [];
     this.slots = new Map();
     this.metadata = [];
@@ -359,12 +374,18 @@ export class VectorStore {
   }
 
   /** The `limit` best slots passing ok(slot): [{slot, score}], best first. */
-  async #dense(q, limit, ok) {
+  async #dense(q, limit, ok, filtered) {
     const scan = this.metric === 'l2' ? null : await this.#scan();
     if (scan) {
-      const scores = scan.score(q, this.ids.length);
+      // A filter may leave few rows in the nearest lists: filtered searches scan every row.
+      const ivf = filtered ? null : this.#partition(scan);
+      const rows = ivf ? ivf.rowsOf(ivf.nearest(q, this.nprobe)) : null;
+      const scores = scan.score(q, this.ids.length, rows);
       const top = new TopK(scan.approximate ? Math.max(limit * RERANK_PER_HIT, RERANK_MIN) : limit);
-      for (let s = 0; s < scores.length; s++) if (scores[s] > top.floor && ok(s)) top.push(s, scores[s]);
+      for (let i = 0; i < scores.length; i++) {
+        const s = rows ? rows[i] : i;
+        if (scores[i] > top.floor && ok(s)) top.push(s, scores[i]);
+      }
       if (!scan.approximate) return top.sorted();
       const exact = new TopK(limit); // the candidates by their f32 vectors: exact scores and order
       for (const { slot } of top.sorted()) exact.push(slot, this.#score(slot, q));
@@ -407,8 +428,19 @@ export class VectorStore {
     }
     const [lo, hi] = this.dirty;
     if (hi > lo || this.scan.capacity < n) this.scan.sync(this.vectors, n, lo, hi);
+    if (this.ivf?.stale(n)) this.ivf = null;
+    else if (this.ivf && hi > lo) this.ivf.update(this.vectors, n, lo, hi);
     this.dirty = [Infinity, 0];
     return this.scan;
+  }
+
+  // The IVF partition where this store uses one (built on first use), else null.
+  #partition(scan) {
+    const n = this.ids.length;
+    const use = scan.kind === 'int8' && (this.index === 'ivf' || (this.index === 'auto' && n >= IVF_FROM));
+    if (!use) return null;
+    this.ivf ??= new IvfPartition(scan.rt, this.vectors, n, this.dimensions, Math.max(1, Math.round(Math.sqrt(n))));
+    return this.ivf;
   }
 
   #hit(slot, score) {

@@ -20,7 +20,7 @@ const banners = new Banners($('banners'));
 const state = { engine: null, loading: null, reply: null, persistAsked: false, library: null };
 
 // For people (and tests) who want the OpenAI-shaped API from the devtools console.
-window.inpage = { get engine() { return state.engine; } };
+window.inpage = { get engine() { return state.engine; }, get library() { return state.library; } };
 
 main();
 
@@ -37,7 +37,8 @@ async function main() {
   // Embedding models (minilm-l6) serve search, not chat: they embed the user's documents.
   const embedding = catalog.models.find((m) => m.task === 'embedding');
   state.library = new LibraryView({ root: $('library'), drop: $('library-drop'), files: $('library-files'), status: $('library-status'),
-    progress: $('library-progress'), docs: $('library-docs'), use: $('use-library') },
+    progress: $('library-progress'), docs: $('library-docs'), use: $('use-library'), collection: $('library-collection'),
+    create: $('collection-new'), rename: $('collection-rename'), remove: $('collection-delete') },
   { model: embedding?.id ?? null, onError: fail, storage: localStorage });
   const chatModels = catalog.models.filter((m) => m.task === 'chat');
   if (chatModels.length === 0) {

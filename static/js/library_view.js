@@ -1,7 +1,9 @@
-// The documents panel: pick or drop files, watch them being embedded, list and delete them, and
-// switch retrieval on for the chat. The library (webgpu/library.js) and its embedding engine are
-// loaded the first time they are needed.
+// The documents panel: collections to keep documents apart (make, rename, delete, pick one), files
+// picked or dropped into the chosen one, watched while they are embedded, listed and deleted, and
+// retrieval switched on for the chat (it asks the chosen collection). The library
+// (webgpu/library.js) and its embedding engine are loaded the first time they are needed.
 
+import { Collections, DEFAULT_COLLECTION } from '/webgpu/collections.js';
 import { createEngine, fetchManifest } from '/webgpu/engine.js';
 import { readGGUF } from '/webgpu/gguf.js';
 import { Library } from '/webgpu/library.js';
@@ -10,7 +12,7 @@ import { WordPiece } from '/webgpu/wordpiece.js';
 
 export class LibraryView {
   /**
-   * @param {{root, drop, files, status, progress, docs, use}} ui elements
+   * @param {{root, drop, files, status, progress, docs, use, collection, create, rename, remove}} ui elements
    * @param {{model: string|null, onError: (e) => void, storage: Storage}} options model: the embedding model's id
    */
   constructor(ui, { model, onError, storage }) {
@@ -18,9 +20,31 @@ export class LibraryView {
     this.model = model;
     this.onError = onError;
     this.storage = storage;
-    this.library = null;
-    this.opening = null;
+    this.library = null; // the chosen collection's Library
+    this.opening = null; // the embedding engine, loading or loaded
     this.queue = Promise.resolve();
+    this.collections = new Collections();
+    this.collection = storage.getItem('inpage.library.collection') || DEFAULT_COLLECTION;
+    ui.collection.addEventListener('change', () => this.choose(ui.collection.value));
+    ui.create.addEventListener('click', () => this.#edit(async () => {
+      const name = prompt('Name of the new collection');
+      if (name !== null) await this.choose((await this.collections.create(name)).id);
+    }));
+    ui.rename.addEventListener('click', () => this.#edit(async () => {
+      const current = ui.collection.selectedOptions[0]?.textContent ?? '';
+      const name = prompt('New name of this collection', current);
+      if (name !== null) await this.collections.rename(this.collection, name);
+    }));
+    ui.remove.addEventListener('click', () => this.#edit(async () => {
+      const name = ui.collection.selectedOptions[0]?.textContent ?? this.collection;
+      const docs = this.library ? (await this.library.list()).length : 0;
+      const what = this.collection === DEFAULT_COLLECTION ? 'Empty' : 'Delete';
+      if (!confirm(`${what} the collection “${name}” and its ${docs} documents in this browser?`)) return;
+      this.library?.store.close();
+      this.library = null;
+      await this.collections.remove(this.collection);
+      await this.choose(DEFAULT_COLLECTION);
+    }));
     ui.use.checked = storage.getItem('inpage.library.use') === '1';
     ui.use.addEventListener('change', () => storage.setItem('inpage.library.use', ui.use.checked ? '1' : '0'));
     ui.files.addEventListener('change', () => {
@@ -41,6 +65,7 @@ export class LibraryView {
     if (!model) {
       ui.files.disabled = true;
       ui.use.disabled = true;
+      for (const b of [ui.collection, ui.create, ui.rename, ui.remove]) b.disabled = true;
       this.status('No embedding model is installed on the host. Run `inpage models pull minilm-l6` there, then reload.');
     }
   }
@@ -50,6 +75,7 @@ export class LibraryView {
     return Boolean(this.model) && this.ui.use.checked;
   }
 
+  /** The chosen collection's Library, with the embedding engine loaded on first use. */
   async open() {
     this.opening ??= (async () => {
       this.status('Loading the embedding model…');
@@ -58,16 +84,39 @@ export class LibraryView {
       const wordpiece = WordPiece.fromMetadata((await readGGUF(blobs)).metadata);
       const embedder = await createEngine({ model: manifest, backend: 'wasm' });
       const dimensions = (await embedder.embeddings.create({ input: 'dimensions' })).data[0].embedding.length;
-      this.library = new Library({ embedder, dimensions, countTokens: (s) => wordpiece.encode(s).length - 2 });
       this.status('');
-      return this.library;
+      return { embedder, dimensions, countTokens: (s) => wordpiece.encode(s).length - 2 };
     })();
+    let embedding;
     try {
-      return await this.opening;
+      embedding = await this.opening;
     } catch (e) {
       this.opening = null;
       throw e;
     }
+    if (this.library?.collection !== this.collection) {
+      this.library?.store.close();
+      this.library = new Library({ ...embedding, storagePath: Collections.storagePath(this.collection) });
+      this.library.collection = this.collection;
+    }
+    return this.library;
+  }
+
+  /** Make collection id the one documents go into and answers come from. */
+  async choose(id) {
+    this.collection = id;
+    this.storage.setItem('inpage.library.collection', id);
+    await this.refresh();
+  }
+
+  // A collection change from a button: errors go to the page, the list is redrawn either way.
+  async #edit(fn) {
+    try {
+      await fn();
+    } catch (e) {
+      this.onError(e);
+    }
+    await this.refresh();
   }
 
   addFiles(files) {
@@ -98,6 +147,17 @@ export class LibraryView {
 
   async refresh() {
     if (!this.model) return;
+    const collections = await this.collections.list().catch((e) => this.onError(e));
+    if (!collections) return;
+    if (!collections.some((c) => c.id === this.collection)) this.collection = DEFAULT_COLLECTION;
+    this.ui.collection.replaceChildren(...collections.map((c) => {
+      const option = document.createElement('option');
+      option.value = c.id;
+      option.textContent = c.name;
+      option.selected = c.id === this.collection;
+      return option;
+    }));
+    this.ui.remove.textContent = this.collection === DEFAULT_COLLECTION ? 'Empty' : 'Delete';
     const library = await this.open().catch((e) => this.onError(e));
     if (!library) return;
     const docs = await library.list();

@@ -122,3 +122,61 @@ def test_a_pdf_is_read_page_by_page(page, live_server, minilm, tmp_path):
     answer = ask(page, "What code opens the harbour vault?", max_tokens=16)
     first = answer.locator("details.sources li").first.text_content()
     assert "harbour.pdf › Page 2" in first and "7731" in first
+
+
+def test_collections_keep_documents_apart_and_can_be_renamed_and_deleted(page, live_server, minilm, tmp_path):
+    page.set_default_timeout(300_000)
+    assert open_app(page, live_server.url) == "ready"
+    page.click("#library summary")
+    page.wait_for_function("() => document.querySelector('#library-collection').options.length === 1")
+    assert page.inner_text("#library-collection") == "My documents"
+    add_files(page, tmp_path, {"lighthouse.html": DOC_HTML})
+    page.wait_for_function("() => document.querySelectorAll('#library-docs li').length === 1")
+
+    def answer_dialog(text):
+        page.once("dialog", lambda d: d.accept(text) if d.type == "prompt" else d.accept())
+
+    # A new collection starts empty and takes the next file; the first keeps its own.
+    answer_dialog("Work")
+    page.click("#collection-new")
+    page.wait_for_function("() => document.querySelector('#library-collection').selectedOptions[0]?.textContent === 'Work'")
+    page.wait_for_function("() => document.querySelectorAll('#library-docs li').length === 0")
+    add_files(page, tmp_path, {"harbour.md": DOC_MD.format(canary="4417")})
+    page.wait_for_function("() => document.querySelectorAll('#library-docs li').length === 1")
+    assert "harbour.md" in page.inner_text("#library-docs")
+    # A second collection of the same name is refused with a message.
+    answer_dialog("Work")
+    page.click("#collection-new")
+    page.wait_for_function("() => document.querySelector('#banners').textContent.includes('already a collection named')")
+    # Retrieval asks the chosen collection only.
+    page.check("#use-library")
+    passages = page.evaluate("async () => (await window.inpage.library.retrieve('What code opens the vault?')).map((p) => p.name)")
+    assert passages and set(passages) == {"harbour.md"}
+
+    answer_dialog("Projects")
+    page.click("#collection-rename")
+    page.wait_for_function("() => document.querySelector('#library-collection').selectedOptions[0]?.textContent === 'Projects'")
+    page.select_option("#library-collection", label="My documents")
+    page.wait_for_function("() => document.querySelector('#library-docs').textContent.includes('lighthouse.html')")
+
+    # A reload keeps the names, the choice and the documents of each.
+    page.select_option("#library-collection", label="Projects")
+    page.wait_for_function("() => document.querySelector('#library-docs').textContent.includes('harbour.md')")
+    page.reload()
+    assert wait_settled(page) == "ready"
+    page.click("#library summary")
+    page.wait_for_function("() => document.querySelector('#library-docs').textContent.includes('harbour.md')")
+    assert page.locator("#library-collection option").all_inner_texts() == ["My documents", "Projects"]
+
+    # Deleting a collection deletes its folder (documents, chunks, vectors) and goes back to the default.
+    answer_dialog(None)
+    page.click("#collection-delete")
+    page.wait_for_function("() => document.querySelector('#library-collection').options.length === 1")
+    page.wait_for_function("() => document.querySelector('#library-docs').textContent.includes('lighthouse.html')")
+    folders = page.evaluate("""async () => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('library');
+      const out = [];
+      for await (const [name] of dir.entries()) out.push(name);
+      return out;
+    }""")
+    assert folders == ["default"]
