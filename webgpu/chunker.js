@@ -7,7 +7,7 @@
 //   'window': a sliding window of words over the whole text, blind to structure (the baseline).
 // Every chunk keeps the character offsets of its own text in the source, for citations.
 
-const HEADING = /^(#{1,6})[ \t]+(.+?)[ \t#]*$/gm;
+export const HEADING = /^(#{1,6})[ \t]+(.+?)[ \t#]*$/gm; // a Markdown heading: level, title
 const SENTENCE_END = /(?<=[.!?。！？])\s+/g;
 
 /**

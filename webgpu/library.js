@@ -3,10 +3,14 @@
 // vector store (OPFS); a question out as numbered passages for the chat prompt. Nothing leaves the
 // tab: the embedder is our engine, the store is the origin's private file system.
 
-import { chunkDocument } from './chunker.js';
+import { HEADING, chunkDocument } from './chunker.js';
 import { VectorStore } from './vector_store.js';
 
-export const MAX_FILE_BYTES = 20 * 2 ** 20; // larger files are refused until ingestion streams them
+// .html and .pdf files are read whole (their parsers need all of them): larger ones are refused.
+// Text and Markdown of any size stream, PIECE_CHARS at a time, so a file is never held whole.
+export const MAX_WHOLE_BYTES = 20 * 2 ** 20;
+const STREAM_FROM = 2 * 2 ** 20;
+const PIECE_CHARS = 2 ** 20;
 const CHUNK_TOKENS = 240; // under the encoder's 256-token cut, [CLS] and [SEP] included
 const OVERLAP_TOKENS = 32;
 const BATCH = 8; // chunks per embedding call and per commit to the store
@@ -46,36 +50,54 @@ export class Library {
   }
 
   /**
-   * Add a file (a File or {name, text()}). onProgress({done, total, chunks_per_s}) after each batch.
-   * Batches are committed as they are embedded: a closed tab keeps what was stored.
+   * Add a file (a File, or {name, size, text()}). onProgress({done, fraction, chunks_per_s}) after
+   * each batch (done: chunks stored; fraction: of the file). Batches are committed as they are
+   * embedded: a closed tab or a full disk keeps what was stored. signal (an AbortSignal) cancels;
+   * a cancelled file leaves nothing of itself.
    */
-  async add(file, { onProgress = () => {} } = {}) {
+  async add(file, { onProgress = () => {}, signal = null } = {}) {
     const format = formatOf(file.name);
     if (!format) throw new LibraryError(`${file.name}: only .txt, .md, .html and .pdf files can be added so far`);
-    if (file.size > MAX_FILE_BYTES) {
-      throw new LibraryError(`${file.name} is ${(file.size / 2 ** 20).toFixed(0)} MB; files up to ${MAX_FILE_BYTES / 2 ** 20} MB can be added so far`);
-    }
     if (file.size === 0) throw new LibraryError(`${file.name} is empty; there is nothing to add`);
-    // A PDF's text layer, page by page as Markdown sections (pdf.js, loaded only for PDFs).
-    const text = format === 'pdf' ? await (await import('./pdf_text.js')).pdfText(file) : await file.text();
-    if (!text.trim()) throw new LibraryError(`${file.name} is empty; there is nothing to add`);
-    const chunks = chunkDocument(text, { format: format === 'pdf' ? 'markdown' : format, countTokens: this.countTokens, max_tokens: CHUNK_TOKENS, overlap_tokens: OVERLAP_TOKENS,
-      strategy: this.strategy });
-    if (chunks.length === 0) throw new LibraryError(`${file.name} has no text to add`);
+    const streamed = (format === 'text' || format === 'markdown') && file.size > STREAM_FROM && typeof file.stream === 'function';
+    if (!streamed && file.size > MAX_WHOLE_BYTES) {
+      throw new LibraryError(`${file.name} is ${(file.size / 2 ** 20).toFixed(0)} MB; .html and .pdf files up to ${MAX_WHOLE_BYTES / 2 ** 20} MB can be added (text and Markdown of any size)`);
+    }
     const doc = crypto.randomUUID();
     const added = new Date().toISOString();
     const t0 = performance.now();
-    for (let i = 0; i < chunks.length; i += BATCH) {
-      const batch = chunks.slice(i, i + BATCH);
-      const { data } = await this.embedder.embeddings.create({ input: batch.map((c) => passageText(file.name, c)) });
-      await this.store.insert(batch.map((c, k) => ({
-        id: `${doc}#${i + k}`, vector: data[k].embedding, text: c.text,
-        metadata: { doc, name: file.name, added, chunk: i + k, headings: c.headings.join(' › '), start: c.start, end: c.end },
-      })));
-      const done = Math.min(i + BATCH, chunks.length);
-      onProgress({ done, total: chunks.length, chunks_per_s: done / ((performance.now() - t0) / 1000) });
+    let done = 0;
+    let before = 0; // the fraction of the file read before the current piece
+    try {
+      for await (const piece of streamed ? textPieces(file, format === 'markdown') : [await wholeText(file, format)]) {
+        // A streamed piece is chunked under the heading path it starts in, then offsets are shifted back.
+        const prefix = piece.headings.map((h) => `${'#'.repeat(h.level)} ${h.title}\n`).join('');
+        const chunks = chunkDocument(prefix + piece.text, { format: piece.format, countTokens: this.countTokens, max_tokens: CHUNK_TOKENS,
+          overlap_tokens: OVERLAP_TOKENS, strategy: this.strategy })
+          .filter((c) => c.end > prefix.length)
+          .map((c) => ({ ...c, start: piece.base + Math.max(0, c.start - prefix.length), end: piece.base + c.end - prefix.length }));
+        for (let i = 0; i < chunks.length; i += BATCH) {
+          signal?.throwIfAborted();
+          const batch = chunks.slice(i, i + BATCH);
+          const { data } = await this.embedder.embeddings.create({ input: batch.map((c) => passageText(file.name, c)) });
+          signal?.throwIfAborted();
+          await this.store.insert(batch.map((c, k) => ({
+            id: `${doc}#${done + k}`, vector: data[k].embedding, text: c.text,
+            metadata: { doc, name: file.name, added, chunk: done + k, headings: c.headings.join(' › '), start: c.start, end: c.end },
+          })));
+          done += batch.length;
+          const fraction = before + (piece.fraction - before) * Math.min(1, (i + BATCH) / chunks.length);
+          onProgress({ done, fraction, chunks_per_s: done / ((performance.now() - t0) / 1000) });
+        }
+        before = piece.fraction;
+      }
+    } catch (e) {
+      if (!signal?.aborted) throw e;
+      await this.remove(doc).catch(() => {});
+      throw new LibraryError(`adding ${file.name} was cancelled; nothing of it was kept`);
     }
-    return { doc, name: file.name, chunks: chunks.length };
+    if (done === 0) throw new LibraryError(`${file.name} has no text to add`);
+    return { doc, name: file.name, chunks: done };
   }
 
   /** Remove a document's chunks and vectors; returns how many. */
@@ -100,6 +122,53 @@ export class Library {
 }
 
 // What is embedded for a chunk: its file and headings give context the chunk's words may lack.
+// The whole text of a small file (a PDF's text layer, page by page as Markdown sections, by pdf.js,
+// loaded only for PDFs), as the one piece of it.
+async function wholeText(file, format) {
+  const text = format === 'pdf' ? await (await import('./pdf_text.js')).pdfText(file) : await file.text();
+  if (!text.trim()) throw new LibraryError(`${file.name} is empty; there is nothing to add`);
+  return { text, base: 0, headings: [], fraction: 1, format: format === 'pdf' ? 'markdown' : format };
+}
+
+// A large text file in pieces of about PIECE_CHARS, cut at a paragraph break (else a line break):
+// {text, base (its offset in the file's text), headings (the Markdown heading path it starts under),
+// fraction (of the file's bytes read)}. At most a piece and one read are in memory.
+async function* textPieces(file, markdown) {
+  let read = 0;
+  const counted = new TransformStream({ transform(bytes, out) {
+    read += bytes.byteLength;
+    out.enqueue(bytes);
+  } });
+  const reader = file.stream().pipeThrough(counted).pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  let base = 0;
+  let path = [];
+  for (let end = false; !end;) {
+    const { value, done } = await reader.read();
+    end = done;
+    if (value) buf += value;
+    while (buf.length >= PIECE_CHARS || (end && buf.length > 0)) {
+      let cut = Math.min(buf.length, PIECE_CHARS);
+      if (cut < buf.length) {
+        for (const sep of ['\n\n', '\n']) {
+          const at = buf.lastIndexOf(sep, PIECE_CHARS);
+          if (at > PIECE_CHARS / 2) {
+            cut = at + sep.length;
+            break;
+          }
+        }
+      }
+      const text = buf.slice(0, cut);
+      yield { text, base, headings: path, fraction: end && cut === buf.length ? 1 : Math.min(1, read / file.size), format: markdown ? 'markdown' : 'text' };
+      if (markdown) {
+        for (const m of text.matchAll(HEADING)) path = [...path.filter((h) => h.level < m[1].length), { level: m[1].length, title: m[2].trim() }];
+      }
+      base += cut;
+      buf = buf.slice(cut);
+    }
+  }
+}
+
 function passageText(name, chunk) {
   const where = [name, ...chunk.headings].join(' › ');
   return `${where}\n${chunk.text}`;

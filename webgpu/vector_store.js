@@ -158,6 +158,16 @@ export class VectorStore {
       scan_bytes: this.scan ? this.scan.bytes() : 0, disk_bytes };
   }
 
+  /** Records by id, as Zvec's fetch: [{id, vector, metadata, text}], in the order asked; ids not stored are left out. */
+  async fetch(ids) {
+    await this.#read();
+    const d = this.dimensions;
+    return ids.map(String).filter((id) => this.slots.has(id)).map((id) => {
+      const s = this.slots.get(id);
+      return { id, vector: this.vectors.slice(s * d, (s + 1) * d), metadata: this.metadata[s], text: this.texts[s] };
+    });
+  }
+
   /** Ids of the records passing a filter (e.g. every chunk of one document). */
   async idsWhere(filter) {
     await this.#read();

@@ -37,7 +37,7 @@ async function main() {
   // Embedding models (minilm-l6) serve search, not chat: they embed the user's documents.
   const embedding = catalog.models.find((m) => m.task === 'embedding');
   state.library = new LibraryView({ root: $('library'), drop: $('library-drop'), files: $('library-files'), status: $('library-status'),
-    progress: $('library-progress'), docs: $('library-docs'), use: $('use-library'), collection: $('library-collection'),
+    progress: $('library-progress'), cancel: $('library-cancel'), docs: $('library-docs'), use: $('use-library'), collection: $('library-collection'),
     create: $('collection-new'), rename: $('collection-rename'), remove: $('collection-delete') },
   { model: embedding?.id ?? null, onError: fail, storage: localStorage });
   const chatModels = catalog.models.filter((m) => m.task === 'chat');

@@ -12,7 +12,7 @@ import { WordPiece } from '/webgpu/wordpiece.js';
 
 export class LibraryView {
   /**
-   * @param {{root, drop, files, status, progress, docs, use, collection, create, rename, remove}} ui elements
+   * @param {{root, drop, files, status, progress, cancel, docs, use, collection, create, rename, remove}} ui elements
    * @param {{model: string|null, onError: (e) => void, storage: Storage}} options model: the embedding model's id
    */
   constructor(ui, { model, onError, storage }) {
@@ -119,17 +119,23 @@ export class LibraryView {
     await this.refresh();
   }
 
+  /** Add files one after another; Cancel stops the file being added (nothing of it is kept) and the rest. */
   addFiles(files) {
+    const controller = new AbortController();
     this.queue = this.queue.then(async () => {
       for (const file of files) {
+        if (controller.signal.aborted) break;
         try {
           const library = await this.open();
           this.ui.progress.hidden = false;
+          this.ui.cancel.hidden = false;
+          this.ui.cancel.onclick = () => controller.abort();
           this.ui.progress.value = 0;
           this.status(`Adding ${file.name}…`);
-          const r = await library.add(file, { onProgress: ({ done, total, chunks_per_s }) => {
-            this.ui.progress.value = done / total;
-            this.status(`Adding ${file.name}: ${done} of ${total} chunks, ${chunks_per_s.toFixed(1)} chunks/s`);
+          const r = await library.add(file, { signal: controller.signal, onProgress: ({ done, fraction, chunks_per_s }) => {
+            this.ui.progress.value = fraction;
+            const left = fraction > 0 && fraction < 1 ? `, about ${duration((done / fraction - done) / chunks_per_s)} left` : '';
+            this.status(`Adding ${file.name}: ${done} chunks, ${(100 * fraction).toFixed(0)}%, ${chunks_per_s.toFixed(1)} chunks/s${left}`);
           } });
           this.status(`Added ${r.name}: ${r.chunks} chunks.`);
           document.body.dataset.library = 'ready';
@@ -138,6 +144,7 @@ export class LibraryView {
           this.onError(e);
         } finally {
           this.ui.progress.hidden = true;
+          this.ui.cancel.hidden = true;
           await this.refresh();
         }
       }
@@ -192,4 +199,12 @@ export class LibraryView {
   status(text) {
     this.ui.status.textContent = text;
   }
+}
+
+// Seconds as a short human duration: "40 s", "12 min", "3 h 20 min".
+function duration(s) {
+  if (!Number.isFinite(s)) return 'a while';
+  if (s < 90) return `${Math.max(1, Math.round(s))} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
 }

@@ -180,3 +180,24 @@ def test_collections_keep_documents_apart_and_can_be_renamed_and_deleted(page, l
       return out;
     }""")
     assert folders == ["default"]
+
+
+def test_a_100_mb_text_file_streams_and_can_be_cancelled(page, live_server, minilm, tmp_path):
+    page.set_default_timeout(300_000)
+    assert open_app(page, live_server.url) == "ready"
+    add_files(page, tmp_path, {"lighthouse.html": DOC_HTML})
+    page.wait_for_function("() => document.querySelectorAll('#library-docs li').length === 1")
+    big = tmp_path / "big.txt"
+    paragraph = ("The keeper wrote the wind, the tide and the colour of the sky in the log. " * 12 + "\n\n").encode()
+    with big.open("wb") as f:
+        for _ in range(100 * 2 ** 20 // len(paragraph) + 1):
+            f.write(paragraph)
+    assert big.stat().st_size >= 100 * 2 ** 20
+    page.set_input_files("#library-files", str(big))
+    # It is taken (not refused for its size), read as it goes, with a share done and a time left.
+    page.wait_for_function("() => /big.txt: [1-9]\\d* chunks, \\d+%, .* chunks\\/s, about .* left/.test(document.querySelector('#library-status').textContent)")
+    page.click("#library-cancel")
+    page.wait_for_function("() => document.querySelector('#banners').textContent.includes('adding big.txt was cancelled; nothing of it was kept')")
+    page.wait_for_function("() => document.querySelector('#library-progress').hidden")
+    assert page.locator("#library-docs li").all_inner_texts()[0].startswith("lighthouse.html")
+    assert page.locator("#library-docs li").count() == 1
