@@ -30,10 +30,10 @@ HARNESS = "/webgpu/bench.js"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--suite", default="chat", choices=("chat", "embed", "search", "retrieval"),
+    p.add_argument("--suite", default="chat", choices=("chat", "embed", "search", "retrieval", "ingest"),
                    help="chat: tokens/s per backend; embed: embedding chunks/s against ONNX Runtime; "
                         "search: the vector store against zvec; retrieval: recall and MRR of the library's "
-                        "chunkers and searches on the Python FAQ")
+                        "chunkers and searches on the Python FAQ; ingest: seconds to add a 300-page PDF")
     p.add_argument("--model", default=None, help="model id (default: the catalog's default; embed: minilm-l6)")
     p.add_argument("--backend", default="all", choices=("auto", "all") + BACKENDS,
                    help="all: every backend that runs the model; auto: what the app would pick, plus wllama")
@@ -52,6 +52,8 @@ def add_arguments(p) -> None:
     p.add_argument("--batch", type=int, default=8, help="embed: chunks per embeddings call")
     p.add_argument("--sizes", default="10000,100000", help="search: store sizes, e.g. 10000,100000,1000000")
     p.add_argument("--queries", type=int, default=200, help="search: held-out queries per size")
+    p.add_argument("--hnsw-max", type=int, default=200_000, help="search: build zvec HNSW only up to this many vectors")
+    p.add_argument("--png", type=Path, default=None, help="search: write a latency/recall chart here")
     p.add_argument("--hnsw-ef", default="64,300", help="search: zvec HNSW query ef values (300 is zvec's default)")
     p.set_defaults(func=main)
 
@@ -115,12 +117,18 @@ class Progress:
 
 
 @contextlib.contextmanager
-def hosted_browser(store: Store, launch: dict | None = None):
-    """A host for STORE on a loopback port and Chromium launched for it: yields (browser, url, launch)."""
+def hosted_browser(store: Store, launch: dict | None = None, data_dir: Path | None = None):
+    """A host for STORE on a loopback port and Chromium launched for it: yields (browser, url, launch).
+    DATA_DIR: files a benchmark hands the page, served at /bench-data/NAME by this host only (the
+    app `inpage serve` runs has no such route)."""
+    from flask import send_from_directory
     from playwright.sync_api import sync_playwright
     import waitress
 
-    server = waitress.create_server(create_app({"INPAGE_HOME": store.home}), host="127.0.0.1", port=0, threads=8)
+    app = create_app({"INPAGE_HOME": store.home})
+    if data_dir is not None:
+        app.add_url_rule("/bench-data/<name>", "bench_data", lambda name: send_from_directory(data_dir, name))
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
     threading.Thread(target=server.run, daemon=True).start()
     try:
         with sync_playwright() as pw:

@@ -1,4 +1,4 @@
-"""`inpage bench --suite embed|search|retrieval`: the RAG half of the benchmarks.
+"""`inpage bench --suite embed|search|retrieval|ingest`: the RAG half of the benchmarks.
 
 embed: sentence-embedding throughput of the page (our WASM engine, every thread the page gets)
   against ONNX Runtime on the same GGUF and the same cores (server/bench_embed_native.py), over
@@ -7,12 +7,14 @@ search: the page's vector store against zvec (FLAT and HNSW) on the same vectors
   (server/bench_search.py).
 retrieval: recall@k and MRR of the library's two chunkers, dense and hybrid, on the Python FAQ
   (server/bench_retrieval.py).
+ingest: the time to add a 300-page PDF to the library (server/bench_ingest.py).
 
 Both need the optional extra `pip install 'inpage[rag-bench]'` for their native columns; without it
 those columns say why they are missing and the page's figures still come out.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -41,16 +43,14 @@ def main(args) -> int:
     if args.suite == "embed":
         result = embed(store, args.model or "minilm-l6", args.chunks, args.batch, args.runs, launch)
         print(embed_table(result))
-    elif args.suite == "search":
-        from . import bench_search
-        result = bench_search.run(store, args, launch)
-        print(bench_search.table(result))
     else:
-        from . import bench_retrieval
-        result = bench_retrieval.run(store, args, launch)
-        print(bench_retrieval.table(result))
+        suite = importlib.import_module(f".bench_{args.suite}", __package__)
+        result = suite.run(store, args, launch)
+        print(suite.table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.png and args.suite == "search":
+        suite.chart(result, args.png)
     return 0
 
 

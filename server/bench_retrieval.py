@@ -59,7 +59,7 @@ def faq_documents(src: Path) -> tuple[list[dict], list[dict]]:
             if style not in styles:
                 styles.append(style)
             level = styles.index(style) + 1
-            question = title if title.endswith("?") else None
+            question = ROLE.sub(r"\1", title) if title.endswith("?") else None
             if question:
                 n_questions += 1
             shown = f"Question {n_questions}" if question else ROLE.sub(r"\1", title)

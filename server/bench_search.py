@@ -33,7 +33,7 @@ from .bench import Progress, _harness, hosted_browser
 LIMIT = 10
 DIMS = 384
 PART = 4096  # passages embedded per cached part
-BENCH_URL = "/bench-data/"  # routed by Playwright to the arrays below, never served by the host
+BENCH_URL = "/bench-data/"  # the arrays, served by the bench's own host (server/bench.py hosted_browser)
 
 
 def corpus_vectors(store: Store, n_base: int, n_queries: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -107,17 +107,17 @@ def latency(ms: list[float]) -> dict:
 
 # ---- the page --------------------------------------------------------------------------------
 
-PAGE_RUN = """async ({ n, dims, queries, configs }) => {
+PAGE_RUN = """async ({ n, dims, queries, configs, part }) => {
   const { VectorStore } = await import('/webgpu/vector_store.js');
-  const base = new Float32Array(await (await fetch('%(url)sbase.bin')).arrayBuffer());
   const Q = new Float32Array(await (await fetch('%(url)squeries.bin')).arrayBuffer());
   const out = {};
   for (const config of configs) {
     const store = new VectorStore({ dimensions: dims, metric: 'cosine', storagePath: null, ...config.options });
     const t0 = performance.now();
-    for (let s = 0; s < n; s += 10000) {
+    for (let s = 0; s < n; s += part) {
+      const base = new Float32Array(await (await fetch(`%(url)sbase-${s / part}.bin`)).arrayBuffer());
       const records = [];
-      for (let i = s; i < Math.min(n, s + 10000); i++) records.push({ id: String(i), vector: base.subarray(i * dims, (i + 1) * dims) });
+      for (let i = 0; i < base.length / dims; i++) records.push({ id: String(s + i), vector: base.subarray(i * dims, (i + 1) * dims) });
       await store.insert(records);
     }
     await store.search(Q.subarray(0, dims), { limit: %(limit)d }); // the first search builds the scan's copy
@@ -143,24 +143,37 @@ PAGE_CONFIGS = [
     {"name": "inpage flat f32", "options": {"quantize": "none", "index": "flat"}},
     {"name": "inpage flat int8", "options": {"quantize": "int8", "index": "flat"}},
 ] + [{"name": f"inpage IVF int8 nprobe {p}", "options": {"quantize": "int8", "index": "ivf", "nprobe": p}} for p in (8, 16, 32)]
+F32_MAX = 400_000  # past this the f32 copy (n x 1.5 KB) would not fit beside the page's own in 2 GB of WASM memory
+PART_ROWS = 50_000  # vectors per request to the page: no single body of more than 77 MB
+
+
+def write_data(folder: Path, base: np.ndarray, queries: np.ndarray) -> None:
+    """The page's inputs as files: queries.bin and base-K.bin of PART_ROWS vectors each (float32)."""
+    for old in folder.glob("*.bin"):
+        old.unlink()
+    (folder / "queries.bin").write_bytes(queries.tobytes())
+    for k in range(0, len(base), PART_ROWS):
+        (folder / f"base-{k // PART_ROWS}.bin").write_bytes(base[k:k + PART_ROWS].tobytes())
 
 
 def _page(browser, url: str, base: np.ndarray, queries: np.ndarray) -> dict:
+    """The page's configurations on BASE (already written by write_data to the host's data folder)."""
     ctx = browser.new_context()
     try:
-        blobs = {"base.bin": base.tobytes(), "queries.bin": queries.tobytes()}
-        ctx.route(f"{url}{BENCH_URL}*", lambda route: route.fulfill(
-            status=200, body=blobs[route.request.url.rsplit("/", 1)[1]], headers={"Content-Type": "application/octet-stream"}))
         page = _harness(ctx, url)
         script = PAGE_RUN % {"url": BENCH_URL, "limit": LIMIT}
-        return page.evaluate(script, {"n": len(base), "dims": DIMS, "queries": len(queries), "configs": PAGE_CONFIGS})
+        configs = [c for c in PAGE_CONFIGS if len(base) <= F32_MAX or c["options"]["quantize"] != "none"]
+        out = page.evaluate(script, {"n": len(base), "dims": DIMS, "queries": len(queries), "configs": configs, "part": PART_ROWS})
+        for c in PAGE_CONFIGS:
+            out.setdefault(c["name"], {"skipped": "its f32 copy would not fit in 2 GB of WASM memory beside the rest"})
+        return out
     finally:
         ctx.close()
 
 
 # ---- zvec ------------------------------------------------------------------------------------
 
-def _zvec(base: np.ndarray, queries: np.ndarray, hnsw_ef: list[int]) -> dict:
+def _zvec(base: np.ndarray, queries: np.ndarray, hnsw_ef: list[int], hnsw_max: int = 10 ** 9) -> dict:
     try:
         import zvec
     except ImportError:
@@ -170,13 +183,16 @@ def _zvec(base: np.ndarray, queries: np.ndarray, hnsw_ef: list[int]) -> dict:
              ("zvec HNSW m16 efc200", zvec.HnswIndexParam(metric_type=zvec.MetricType.IP, m=16, ef_construction=200), hnsw_ef)]
     with tempfile.TemporaryDirectory(prefix="inpage-zvec.") as tmp:
         for i, (name, index, efs) in enumerate(kinds):
+            if "HNSW" in name and len(base) > hnsw_max:
+                out[name] = {"skipped": f"not built past {hnsw_max:,} vectors (--hnsw-max): its build takes too long here"}
+                continue
             schema = zvec.CollectionSchema(name=f"bench{i}", vectors=zvec.VectorSchema(
                 name="v", data_type=zvec.DataType.VECTOR_FP32, dimension=DIMS, index_param=index))
             path = Path(tmp) / f"c{i}"
             t0 = time.perf_counter()
             col = zvec.create_and_open(str(path), schema)
-            for s in range(0, len(base), 10000):
-                col.insert([zvec.Doc(id=str(k), vectors={"v": base[k]}) for k in range(s, min(len(base), s + 10000))])
+            for s in range(0, len(base), 1024):  # zvec's largest write batch
+                col.insert([zvec.Doc(id=str(k), vectors={"v": base[k]}) for k in range(s, min(len(base), s + 1024))])
             col.optimize()
             build_s = time.perf_counter() - t0
             disk = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
@@ -207,17 +223,19 @@ def run(store: Store, args, launch: dict) -> dict:
               "corpus": rag_corpus.DESCRIPTION, "real_vectors": n_real,
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()}, "sizes": {}}
     progress = Progress(2 * len(sizes))
-    with hosted_browser(store, launch) as (browser, url, launch):
+    with tempfile.TemporaryDirectory(prefix="inpage-search.") as data, \
+            hosted_browser(store, launch, Path(data)) as (browser, url, launch):
         for n in sizes:
             base = base_all[:n]
             want = truth(base, queries)
+            write_data(Path(data), base, queries)
             engines = {}
             for name, r in _page(browser, url, base, queries).items():
-                engines[name] = {**latency(r["ms"]), "recall_at_10": recall(r["found"], want), "build_s": r["build_s"],
+                engines[name] = r if "skipped" in r else {**latency(r["ms"]), "recall_at_10": recall(r["found"], want), "build_s": r["build_s"],
                                  "memory_bytes": r["stats"]["vector_bytes"] + r["stats"]["scan_bytes"],
                                  "disk_bytes": r["exported_bytes"], "simd": r["simd"]}
             progress.step(f"page at {n}")
-            for name, r in _zvec(base, queries, efs).items():
+            for name, r in _zvec(base, queries, efs, args.hnsw_max).items():
                 engines[name] = r if "skipped" in r else {
                     **latency(r["ms"]), "recall_at_10": recall(r["found"], want), "build_s": r["build_s"], "disk_bytes": r["disk_bytes"]}
             progress.step(f"zvec at {n}")
@@ -239,3 +257,31 @@ def table(r: dict) -> str:
             lines.append(f"  {name:32} {e['p50_ms']:8.3f} {e['p95_ms']:8.3f} {e['recall_at_10']:10.4f} "
                          f"{e['build_s']:8.1f} {mem} {e['disk_bytes'] / 1e6:8.1f}")
     return "\n".join(lines)
+
+
+def chart(r: dict, path: Path) -> None:
+    """Latency (p50, log scale) against recall@10, one panel per size: a picture of the trade-off."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    sizes = list(r["sizes"].items())
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5.2 * len(sizes), 4.2), squeeze=False)
+    for ax, (n, size) in zip(axes[0], sizes):
+        for name, e in size["engines"].items():
+            if "skipped" in e:
+                continue
+            ours = name.startswith("inpage")
+            ax.scatter(e["recall_at_10"], e["p50_ms"], marker="o" if ours else "s", color="#1f6feb" if ours else "#999")
+            ax.annotate(name.replace("inpage ", "").replace("m16 efc200 ", ""), (e["recall_at_10"], e["p50_ms"]),
+                        textcoords="offset points", xytext=(4, 3), fontsize=7)
+        synth = f", {size['synthetic_vectors']:,} synthetic" if size["synthetic_vectors"] else ""
+        ax.set_title(f"{int(n):,} vectors{synth}", fontsize=10)
+        ax.set_yscale("log")
+        ax.set_xlabel("recall@10")
+        ax.set_ylabel("p50 latency, ms (log)")
+        ax.grid(alpha=0.3)
+    fig.suptitle("top-10 search, 384-d MiniLM vectors, one thread: the page (blue) and zvec (grey)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -78,18 +78,20 @@ def test_a_second_tab_sees_what_the_first_committed(context, live_server):
     assert c.evaluate(OPEN, [path, 0, dims]) == 35
 
 
-@pytest.mark.parametrize("quantize", ["int8", "none"])
-def test_wasm_simd_search_ranks_as_a_full_scan(page, live_server, quantize):
+@pytest.mark.parametrize("options", [{"quantize": "int8"}, {"quantize": "none"}, {"index": "ivf", "nprobe": 1000}],
+                         ids=["int8", "f32", "ivf-every-list"])
+def test_wasm_simd_search_ranks_as_a_full_scan(page, live_server, options):
     # 3,000 records: past the size where the store scores with the WASM kernel; upserts and deletes
     # in between, so the kernel's copy of the vectors must follow the changes. int8: the scan's
-    # candidates re-ranked in f32 give the full scan's ten, with its scores.
+    # candidates re-ranked in f32 give the full scan's ten, with its scores. IVF probing every list
+    # (55 here) must too: its lists must hold every row exactly once through the changes.
     page.goto(f"{live_server.url}/bench")
-    r = page.evaluate("""async (quantize) => {
+    r = page.evaluate("""async (options) => {
       const { VectorStore } = await import('/webgpu/vector_store.js');
       const { seededRandom } = await import('/webgpu/sampler.js');
       const rand = seededRandom(5);
       const vec = () => Float32Array.from({ length: 64 }, () => rand() - 0.5);
-      const store = new VectorStore({ dimensions: 64, metric: 'dot', quantize });
+      const store = new VectorStore({ dimensions: 64, metric: 'dot', ...options });
       const all = new Map();
       const put = async (recs) => { await store.upsert(recs); for (const r of recs) all.set(r.id, r.vector); };
       await put(Array.from({ length: 3000 }, (_, i) => ({ id: `v${i}`, vector: vec() })));
@@ -105,8 +107,9 @@ def test_wasm_simd_search_ranks_as_a_full_scan(page, live_server, quantize):
         await store.delete(gone);
         gone.forEach((id) => all.delete(id));
       }
-      return { checks, simd: store.scan ? store.scan.rt.simd : null, kind: store.scan?.kind };
-    }""", quantize)
+      return { checks, simd: store.scan ? store.scan.rt.simd : null, kind: store.scan?.kind, lists: store.ivf?.n_lists ?? null };
+    }""", options)
     assert r["simd"] in ("relaxed", "simd"), r
-    assert r["kind"] == {"int8": "int8", "none": "f32"}[quantize]
+    assert r["kind"] == ("f32" if options.get("quantize") == "none" else "int8")
+    assert r["lists"] == (55 if options.get("index") == "ivf" else None)
     assert r["checks"] == [True] * 4
