@@ -38,8 +38,8 @@ export class VectorScan {
   }
 
   /**
-   * Bring the copy up to date: vectors (n rows) changed in rows [lo, hi). Returns false where the
-   * copy had to move to a bigger region (everything was copied).
+   * Bring the copy up to date: vectors (n rows) changed in rows [lo, hi). Where the copy outgrows
+   * its region it moves to a bigger one and every row is copied.
    */
   sync(vectors, n, lo, hi) {
     const { rt, d } = this;
