@@ -21,7 +21,7 @@ from .bench import Progress, _harness, hosted_browser
 PAGES = 300
 LINES_PER_PAGE = 46
 CHARS_PER_LINE = 76
-BENCH_URL = "/bench-data/book.pdf"  # routed by Playwright to the PDF, never served by the host
+BENCH_URL = "/bench-data/"  # the PDF, served by the bench's own host (server/bench.py hosted_browser)
 
 
 def book_pdf(store: Store) -> Path:
@@ -52,21 +52,15 @@ def book_pdf(store: Store) -> Path:
 
 
 PAGE_RUN = """async ({ url }) => {
-  const { fetchManifest, createEngine } = await import('/webgpu/engine.js');
-  const { loadShards } = await import('/webgpu/shards.js');
-  const { readGGUF } = await import('/webgpu/gguf.js');
-  const { WordPiece } = await import('/webgpu/wordpiece.js');
-  const { Library } = await import('/webgpu/library.js');
+  const { Library, openEmbedder } = await import('/webgpu/library.js');
   const { pdfText } = await import('/webgpu/pdf_text.js');
   const file = new File([await (await fetch(url)).blob()], 'julius-caesar.pdf', { type: 'application/pdf' });
   const t_pdf = performance.now();
   const text = await pdfText(file);
   const pdf_s = (performance.now() - t_pdf) / 1000;
-  const manifest = await fetchManifest('minilm-l6');
-  const wordpiece = WordPiece.fromMetadata((await readGGUF((await loadShards(manifest)).blobs)).metadata);
-  const embedder = await createEngine({ model: manifest, backend: 'wasm' });
-  const library = new Library({ embedder, dimensions: 384, storagePath: 'bench/ingest',
-    countTokens: (s) => wordpiece.encode(s).length - 2 });
+  const embedding = await openEmbedder('minilm-l6');
+  const { embedder } = embedding;
+  const library = new Library({ ...embedding, storagePath: 'bench/ingest' });
   const t0 = performance.now();
   const r = await library.add(file);
   const total_s = (performance.now() - t0) / 1000;
@@ -80,15 +74,12 @@ PAGE_RUN = """async ({ url }) => {
 def run(store: Store, args, launch: dict) -> dict:
     pdf = book_pdf(store)
     progress = Progress(1)
-    with hosted_browser(store, launch) as (browser, url, launch):
+    with hosted_browser(store, launch, pdf.parent) as (browser, url, launch):
         ctx = browser.new_context()
         try:
-            body = pdf.read_bytes()
-            ctx.route(f"{url}{BENCH_URL}", lambda route: route.fulfill(status=200, body=body,
-                                                                       headers={"Content-Type": "application/pdf"}))
             page = _harness(ctx, url)
             page.set_default_timeout(3_600_000)
-            r = page.evaluate(PAGE_RUN, {"url": BENCH_URL})
+            r = page.evaluate(PAGE_RUN, {"url": BENCH_URL + pdf.name})
         finally:
             ctx.close()
     progress.step("ingest")

@@ -97,16 +97,10 @@ def score(ranked: list[list[dict]], questions: list[dict]) -> dict:
 
 
 PAGE_RUN = """async ({ docs, questions, strategy, depth }) => {
-  const { createEngine, fetchManifest } = await import('/webgpu/engine.js');
-  const { loadShards } = await import('/webgpu/shards.js');
-  const { readGGUF } = await import('/webgpu/gguf.js');
-  const { WordPiece } = await import('/webgpu/wordpiece.js');
-  const { Library } = await import('/webgpu/library.js');
-  const manifest = await fetchManifest('minilm-l6');
-  const wordpiece = WordPiece.fromMetadata((await readGGUF((await loadShards(manifest)).blobs)).metadata);
-  const embedder = await createEngine({ model: manifest, backend: 'wasm' });
-  const library = new Library({ embedder, dimensions: 384, storagePath: null, strategy,
-    countTokens: (s) => wordpiece.encode(s).length - 2 });
+  const { Library, openEmbedder } = await import('/webgpu/library.js');
+  const embedding = await openEmbedder('minilm-l6');
+  const { embedder } = embedding;
+  const library = new Library({ ...embedding, storagePath: null, strategy });
   const t0 = performance.now();
   let chunks = 0;
   for (const d of docs) chunks += (await library.add({ name: d.name, size: d.text.length, text: async () => d.text })).chunks;

@@ -28,6 +28,22 @@ export function formatOf(name) {
   return { txt: 'text', text: 'text', md: 'markdown', markdown: 'markdown', html: 'html', htm: 'html', pdf: 'pdf' }[ext] ?? null;
 }
 
+/**
+ * An embedding model loaded for a Library (our WASM engine): {embedder, dimensions, countTokens}.
+ * @param {string|object} model a model id or its manifest
+ */
+export async function openEmbedder(model) {
+  const { createEngine, fetchManifest } = await import('./engine.js');
+  const { loadShards } = await import('./shards.js');
+  const { readGGUF } = await import('./gguf.js');
+  const { WordPiece } = await import('./wordpiece.js');
+  const manifest = typeof model === 'string' ? await fetchManifest(model) : model;
+  const wordpiece = WordPiece.fromMetadata((await readGGUF((await loadShards(manifest)).blobs)).metadata);
+  const embedder = await createEngine({ model: manifest, backend: 'wasm' });
+  const dimensions = (await embedder.embeddings.create({ input: 'dimensions' })).data[0].embedding.length;
+  return { embedder, dimensions, countTokens: (s) => wordpiece.encode(s).length - 2 };
+}
+
 export class Library {
   /**
    * @param {{embedder: {embeddings: {create: Function}}, countTokens: (s: string) => number,

@@ -4,11 +4,12 @@
 //   await store.upsert([{ id, vector, metadata, text }]);
 //   const hits = await store.search(vector, { limit: 5, filter: { lang: 'en' }, text: 'query words' });
 //
-// Search scores every vector: by the engine's WASM SIMD kernels where they load (webgpu/vector_scan.js),
-// else in JS. By default the kernels read int8 copies of the vectors (a quarter of the bytes) and
-// the best candidates are re-ranked by their f32 vectors, so hits carry exact scores; with
-// `quantize: 'none'` they read the f32 vectors themselves. With `text`, BM25 over the records' text is fused with the dense ranking by reciprocal rank
-// fusion, as Zvec's hybrid search does. Records live in memory and in a folder of the
+// Search scores every vector: by the engine's WASM SIMD kernels where they load
+// (webgpu/vector_scan.js), else in JS. By default the kernels read int8 copies of the vectors (a
+// quarter of the bytes) and the best candidates are re-ranked by their f32 vectors, so hits carry
+// exact scores; with `quantize: 'none'` they read the f32 vectors themselves. With `text`, BM25
+// over the records' text is fused with the dense ranking by reciprocal rank fusion, as Zvec's
+// hybrid search does. Records live in memory and in a folder of the
 // origin-private file system (OPFS): every write is one segment file, checked by a SHA-256 trailer
 // and moved into place once whole, so a tab killed mid-write leaves the committed records as they
 // were (webgpu/vector_segments.js). Segments replay in order at load; a compaction writes one base
@@ -41,7 +42,8 @@ const IVF_NPROBE = 32;
 export class VectorStore {
   /**
    * @param {{dimensions: number, metric?: 'cosine'|'dot'|'l2', storagePath?: string|null,
-   *          directory?: FileSystemDirectoryHandle}} options
+   *          directory?: FileSystemDirectoryHandle, quantize?: 'int8'|'none', index?: 'flat'|'ivf',
+   *          nprobe?: number}} options
    *   storagePath: a folder path under `directory` (default: the origin-private file system's root);
    *   null keeps the store in memory only. quantize: what the scan reads (see above). index: 'flat'
    *   scans every row; 'ivf' scans the rows of the nprobe lists nearest the query (approximate;

@@ -4,11 +4,7 @@
 // (webgpu/library.js) and its embedding engine are loaded the first time they are needed.
 
 import { Collections, DEFAULT_COLLECTION } from '/webgpu/collections.js';
-import { createEngine, fetchManifest } from '/webgpu/engine.js';
-import { readGGUF } from '/webgpu/gguf.js';
-import { Library } from '/webgpu/library.js';
-import { loadShards } from '/webgpu/shards.js';
-import { WordPiece } from '/webgpu/wordpiece.js';
+import { Library, openEmbedder } from '/webgpu/library.js';
 
 export class LibraryView {
   /**
@@ -79,13 +75,9 @@ export class LibraryView {
   async open() {
     this.opening ??= (async () => {
       this.status('Loading the embedding model…');
-      const manifest = await fetchManifest(this.model);
-      const { blobs } = await loadShards(manifest);
-      const wordpiece = WordPiece.fromMetadata((await readGGUF(blobs)).metadata);
-      const embedder = await createEngine({ model: manifest, backend: 'wasm' });
-      const dimensions = (await embedder.embeddings.create({ input: 'dimensions' })).data[0].embedding.length;
+      const embedding = await openEmbedder(this.model);
       this.status('');
-      return { embedder, dimensions, countTokens: (s) => wordpiece.encode(s).length - 2 };
+      return embedding;
     })();
     let embedding;
     try {
