@@ -87,11 +87,16 @@ def test_bad_files_get_clear_messages_and_keep_the_library(page, live_server, mi
     write_pdf(scan, [None])  # a page with a drawing and no text, as a scan has
     page.set_input_files("#library-files", str(scan))
     page.wait_for_selector(".banner.error >> text=scan.pdf has no text layer (a scanned PDF?); run it through OCR first")
+    locked = tmp_path / "locked.pdf"
+    write_pdf(locked, ["The vault code is 2209."], password="swordfish")
+    page.set_input_files("#library-files", str(locked))
+    page.wait_for_selector(".banner.error >> text=locked.pdf is password-protected; save an unprotected copy and add that")
     assert page.locator("#library-docs li").count() == 1
 
 
-def write_pdf(path, pages):
-    """A PDF with a text layer: one page per string (None: a page with a drawing and no text)."""
+def write_pdf(path, pages, password=None):
+    """A PDF with a text layer: one page per string (None: a page with a drawing and no text);
+    with a password, encrypted (AES-128, by pypdf) so that it cannot be opened without it."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
@@ -106,6 +111,11 @@ def write_pdf(path, pages):
                 fig.text(0.08, 0.92, text, va="top", wrap=True, fontsize=11)
             pdf.savefig(fig)
             plt.close(fig)
+    if password:
+        import pypdf
+        writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(path))
+        writer.encrypt(user_password=password, algorithm="AES-128")
+        writer.write(path)
 
 
 def test_a_pdf_is_read_page_by_page(page, live_server, minilm, tmp_path):
