@@ -52,7 +52,7 @@ def add_arguments(p) -> None:
     p.add_argument("--batch", type=int, default=8, help="embed: chunks per embeddings call")
     p.add_argument("--sizes", default="10000,100000", help="search: store sizes, e.g. 10000,100000,1000000")
     p.add_argument("--queries", type=int, default=200, help="search: held-out queries per size")
-    p.add_argument("--hnsw-max", type=int, default=200_000, help="search: build zvec HNSW only up to this many vectors")
+    p.add_argument("--hnsw-max", type=int, default=200_000, help="search: build HNSW graphs (the page's and zvec's) only up to this many vectors")
     p.add_argument("--png", type=Path, default=None, help="search: write a latency/recall chart here")
     p.add_argument("--hnsw-ef", default="64,300", help="search: zvec HNSW query ef values (300 is zvec's default)")
     p.set_defaults(func=main)

@@ -120,20 +120,23 @@ PAGE_RUN = """async ({ n, dims, queries, configs, part }) => {
       for (let i = 0; i < base.length / dims; i++) records.push({ id: String(s + i), vector: base.subarray(i * dims, (i + 1) * dims) });
       await store.insert(records);
     }
-    await store.search(Q.subarray(0, dims), { limit: %(limit)d }); // the first search builds the scan's copy
+    await store.search(Q.subarray(0, dims), { limit: %(limit)d }); // the first search builds the scan's copy (and index)
     const build_s = (performance.now() - t0) / 1000;
-    const ms = [];
-    const found = [];
-    for (let j = 0; j < queries; j++) {
-      const q = Q.subarray(j * dims, (j + 1) * dims);
-      const t = performance.now();
-      const hits = await store.search(q, { limit: %(limit)d });
-      ms.push(performance.now() - t);
-      found.push(hits.map((h) => Number(h.id)));
-    }
     const stats = await store.stats();
     const exported = (await store.export()).size;
-    out[config.name] = { ms, found, build_s, stats, exported_bytes: exported, simd: store.scan ? store.scan.rt.simd : null };
+    for (const ef of config.efs ?? [null]) { // HNSW: one graph, several candidate lists
+      if (ef) store.ef = ef;
+      const ms = [];
+      const found = [];
+      for (let j = 0; j < queries; j++) {
+        const q = Q.subarray(j * dims, (j + 1) * dims);
+        const t = performance.now();
+        const hits = await store.search(q, { limit: %(limit)d });
+        ms.push(performance.now() - t);
+        found.push(hits.map((h) => Number(h.id)));
+      }
+      out[config.name + (ef ? ` ef ${ef}` : '')] = { ms, found, build_s, stats, exported_bytes: exported, simd: store.scan ? store.scan.rt.simd : null };
+    }
     store.close();
   }
   return out;
@@ -142,7 +145,8 @@ PAGE_RUN = """async ({ n, dims, queries, configs, part }) => {
 PAGE_CONFIGS = [
     {"name": "inpage flat f32", "options": {"quantize": "none", "index": "flat"}},
     {"name": "inpage flat int8", "options": {"quantize": "int8", "index": "flat"}},
-] + [{"name": f"inpage IVF int8 nprobe {p}", "options": {"quantize": "int8", "index": "ivf", "nprobe": p}} for p in (8, 16, 32)]
+] + [{"name": f"inpage IVF int8 nprobe {p}", "options": {"quantize": "int8", "index": "ivf", "nprobe": p}} for p in (8, 16, 32)] + [
+    {"name": "inpage HNSW int8", "options": {"quantize": "int8", "index": "hnsw"}, "efs": [48, 64, 100]}]
 F32_MAX = 400_000  # past this the f32 copy (n x 1.5 KB) would not fit beside the page's own in 2 GB of WASM memory
 PART_ROWS = 50_000  # vectors per request to the page: no single body of more than 77 MB
 
@@ -156,17 +160,21 @@ def write_data(folder: Path, base: np.ndarray, queries: np.ndarray) -> None:
         (folder / f"base-{k // PART_ROWS}.bin").write_bytes(base[k:k + PART_ROWS].tobytes())
 
 
-def _page(browser, url: str, base: np.ndarray, queries: np.ndarray) -> dict:
+def _page(browser, url: str, base: np.ndarray, queries: np.ndarray, hnsw_max: int = 10 ** 9) -> dict:
     """The page's configurations on BASE (already written by write_data to the host's data folder)."""
     ctx = browser.new_context()
     try:
         page = _harness(ctx, url)
         script = PAGE_RUN % {"url": BENCH_URL, "limit": LIMIT}
-        configs = [c for c in PAGE_CONFIGS if len(base) <= F32_MAX or c["options"]["quantize"] != "none"]
-        out = page.evaluate(script, {"n": len(base), "dims": DIMS, "queries": len(queries), "configs": configs, "part": PART_ROWS})
+        skip = {}
         for c in PAGE_CONFIGS:
-            out.setdefault(c["name"], {"skipped": "its f32 copy would not fit in 2 GB of WASM memory beside the rest"})
-        return out
+            if len(base) > F32_MAX and c["options"]["quantize"] == "none":
+                skip[c["name"]] = "its f32 copy would not fit in 2 GB of WASM memory beside the rest"
+            elif len(base) > hnsw_max and c["options"]["index"] == "hnsw":
+                skip[c["name"]] = f"not built past {hnsw_max:,} vectors (--hnsw-max): its build takes too long here"
+        configs = [c for c in PAGE_CONFIGS if c["name"] not in skip]
+        out = page.evaluate(script, {"n": len(base), "dims": DIMS, "queries": len(queries), "configs": configs, "part": PART_ROWS})
+        return {**out, **{name: {"skipped": why} for name, why in skip.items()}}
     finally:
         ctx.close()
 
@@ -230,9 +238,9 @@ def run(store: Store, args, launch: dict) -> dict:
             want = truth(base, queries)
             write_data(Path(data), base, queries)
             engines = {}
-            for name, r in _page(browser, url, base, queries).items():
+            for name, r in _page(browser, url, base, queries, args.hnsw_max).items():
                 engines[name] = r if "skipped" in r else {**latency(r["ms"]), "recall_at_10": recall(r["found"], want), "build_s": r["build_s"],
-                                 "memory_bytes": r["stats"]["vector_bytes"] + r["stats"]["scan_bytes"],
+                                 "memory_bytes": r["stats"]["vector_bytes"] + r["stats"]["scan_bytes"] + r["stats"]["index_bytes"],
                                  "disk_bytes": r["exported_bytes"], "simd": r["simd"]}
             progress.step(f"page at {n}")
             for name, r in _zvec(base, queries, efs, args.hnsw_max).items():

@@ -43,13 +43,15 @@ def test_the_search_suite_scores_the_page_and_zvec_on_the_same_queries(model_hom
     bench_search.write_data(tmp_path, base, queries)
     with hosted_browser(Store(model_home), data_dir=tmp_path) as (browser, url, _):
         page = bench_search._page(browser, url, base, queries)
-    assert set(page) == {c["name"] for c in bench_search.PAGE_CONFIGS}
+    assert set(page) == {c["name"] for c in bench_search.PAGE_CONFIGS if "efs" not in c} | {
+        f"{c['name']} ef {ef}" for c in bench_search.PAGE_CONFIGS for ef in c.get("efs", [])}
     for name, r in page.items():
         assert len(r["ms"]) == 20 and all(len(f) == 10 for f in r["found"])
         assert r["simd"] in ("relaxed", "simd"), name
     assert bench_search.recall(page["inpage flat f32"]["found"], want) == 1.0
     assert bench_search.recall(page["inpage flat int8"]["found"], want) == 1.0  # re-ranked in f32
     assert 0 < bench_search.recall(page["inpage IVF int8 nprobe 8"]["found"], want) <= 1.0
+    assert bench_search.recall(page["inpage HNSW int8 ef 64"]["found"], want) > 0.9
     zvec = bench_search._zvec(base, queries, [64])
     assert bench_search.recall(zvec["zvec FLAT"]["found"], want) == 1.0
     assert bench_search.recall(zvec["zvec HNSW m16 efc200 ef64"]["found"], want) > 0.5

@@ -78,13 +78,14 @@ def test_a_second_tab_sees_what_the_first_committed(context, live_server):
     assert c.evaluate(OPEN, [path, 0, dims]) == 35
 
 
-@pytest.mark.parametrize("options", [{"quantize": "int8"}, {"quantize": "none"}, {"index": "ivf", "nprobe": 1000}],
-                         ids=["int8", "f32", "ivf-every-list"])
+@pytest.mark.parametrize("options", [{"quantize": "int8"}, {"quantize": "none"}, {"index": "ivf", "nprobe": 1000},
+                                     {"index": "hnsw", "ef": 2048}], ids=["int8", "f32", "ivf-every-list", "hnsw-wide"])
 def test_wasm_simd_search_ranks_as_a_full_scan(page, live_server, options):
     # 3,000 records: past the size where the store scores with the WASM kernel; upserts and deletes
     # in between, so the kernel's copy of the vectors must follow the changes. int8: the scan's
     # candidates re-ranked in f32 give the full scan's ten, with its scores. IVF probing every list
-    # (55 here) must too: its lists must hold every row exactly once through the changes.
+    # (55 here) must too: its lists must hold every row exactly once through the changes. So must
+    # HNSW with a candidate list of 2,048: changed and new rows must be linked, removed ones gone.
     page.goto(f"{live_server.url}/bench")
     r = page.evaluate("""async (options) => {
       const { VectorStore } = await import('/webgpu/vector_store.js');
@@ -107,9 +108,21 @@ def test_wasm_simd_search_ranks_as_a_full_scan(page, live_server, options):
         await store.delete(gone);
         gone.forEach((id) => all.delete(id));
       }
-      return { checks, simd: store.scan ? store.scan.rt.simd : null, kind: store.scan?.kind, lists: store.ivf?.n_lists ?? null };
+      // Rows written last, new ones and ones replaced in place, each found first by its own vector
+      // with the default list (64; HNSW): found only where their new vectors are linked in.
+      store.ef = 64;
+      const kept = [...all.keys()];
+      const last = Array.from({ length: 50 }, (_, i) => ({ id: i < 25 ? `w${i}` : kept[i * 37], vector: vec() }));
+      await put(last);
+      const self = [];
+      for (const r of last) self.push((await store.search(r.vector, { limit: 1 }))[0].id === r.id);
+      return { checks, self: self.every(Boolean), simd: store.scan ? store.scan.rt.simd : null, kind: store.scan?.kind, lists: store.ivf?.n_lists ?? null,
+        graph: (await store.search(vec(), { limit: 1 }), store.graph?.n ?? null), count: await store.count(), index_bytes: (await store.stats()).index_bytes };
     }""", options)
     assert r["simd"] in ("relaxed", "simd"), r
     assert r["kind"] == ("f32" if options.get("quantize") == "none" else "int8")
     assert r["lists"] == (55 if options.get("index") == "ivf" else None)
+    assert r["graph"] == (r["count"] if options.get("index") == "hnsw" else None)
+    assert (r["index_bytes"] > 0) == (options.get("index") == "hnsw")
     assert r["checks"] == [True] * 4
+    assert r["self"]
