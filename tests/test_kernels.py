@@ -162,10 +162,13 @@ def test_rope(k, neox):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
+# Shapes: tiny; and head_dim 40 (two 16-dim register blocks and a 4-dim tail) with 13 queries, so
+# that the key counts (4-key blocks and their tails) take every remainder mod 4.
+@pytest.mark.parametrize("shape", [(6, 2, 8, 16, 5, 3), (4, 4, 40, 48, 22, 13)], ids=["small", "blocks"])
 @pytest.mark.parametrize("causal", [1, 0], ids=["causal", "bidirectional"])
-def test_attention_is_grouped_and_split_by_heads(k, causal):
+def test_attention_is_grouped_and_split_by_heads(k, causal, shape):
     rng = np.random.default_rng(9)
-    n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens = 6, 2, 8, 16, 5, 3
+    n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens = shape
     q = rng.standard_normal((n_tokens, n_heads, head_dim)).astype(np.float32)
     kc = rng.standard_normal((n_kv_heads, n_ctx, head_dim)).astype(np.float32)
     vc = rng.standard_normal((n_kv_heads, n_ctx, head_dim)).astype(np.float32)
@@ -173,7 +176,7 @@ def test_attention_is_grouped_and_split_by_heads(k, causal):
     # q rows sit inside wider rows (the qkv buffer), 7 floats of padding after each.
     q_rows = np.concatenate([q.reshape(n_tokens, -1), np.full((n_tokens, 7), np.nan, np.float32)], axis=1)
     qp, kp, vp = k.put(q_rows), k.put(kc), k.put(vc)
-    for begin, end in [(0, 4), (4, 6)]:
+    for begin, end in [(0, n_heads - 2), (n_heads - 2, n_heads)]:
         k("attention", qp, q_rows.shape[1], kp, vp, out, scores, n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens, causal,
           begin, end)
     got = k.get(out, q.size).reshape(q.shape)

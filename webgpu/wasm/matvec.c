@@ -10,11 +10,6 @@ void matmul_x4(int type, const void *W, const block_q8a *xq, float *out, int n_c
                int n_tokens, int out_stride);
 
 #define LOAD(p) wasm_v128_load(p)
-#ifdef RELAXED_SIMD
-#define MADD(a, b, c) wasm_f32x4_relaxed_madd((a), (b), (c))  // a * b + c, fused where the CPU can
-#else
-#define MADD(a, b, c) wasm_f32x4_add(wasm_f32x4_mul((a), (b)), (c))
-#endif
 #define NIB_LO(v) wasm_v128_and((v), wasm_i8x16_splat(0x0F))
 #define NIB_HI(v) wasm_u8x16_shr((v), 4)
 

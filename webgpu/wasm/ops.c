@@ -61,12 +61,15 @@ EXPORT(rope) void rope(float *x, const float *cs, int n_heads, int head_dim, int
 // attends to positions 0..its own; otherwise (an encoder) to its sequence's positions pos0..pos0+n_tokens-1.
 // q: n_tokens rows, q_stride floats apart, of n_heads*head_dim; out: n_tokens rows of n_heads*head_dim.
 // k_cache, v_cache: [n_kv_heads][n_ctx][head_dim]. scores: scratch of n_ctx floats (one per thread).
+// head_dim % 4 == 0. Scores go four keys at a time (one reduction for the four); the weighted sum of
+// values keeps 16 output dims in registers across all keys.
 EXPORT(attention) void attention(const float *q, int q_stride, const float *k_cache, const float *v_cache, float *out,
                                  float *scores, int n_heads, int n_kv_heads, int head_dim, int n_ctx,
                                  int pos0, int n_tokens, int causal, int head_begin, int head_end) {
   int group = n_heads / n_kv_heads;
   int row = n_heads * head_dim;
   float scale = 1.0f / __builtin_sqrtf((float)head_dim);
+  v128_t vscale = wasm_f32x4_splat(scale);
   for (int t = 0; t < n_tokens; t++) {
     int key0 = causal ? 0 : pos0;
     int n_keys = causal ? pos0 + t + 1 : n_tokens;
@@ -74,29 +77,70 @@ EXPORT(attention) void attention(const float *q, int q_stride, const float *k_ca
       const float *qh = q + (size_t)t * q_stride + h * head_dim;
       const float *kh = k_cache + ((size_t)(h / group) * n_ctx + key0) * head_dim;
       const float *vh = v_cache + ((size_t)(h / group) * n_ctx + key0) * head_dim;
-      float mx = -3.0e38f;
-      for (int j = 0; j < n_keys; j++) {
+      v128_t vmax = wasm_f32x4_splat(-3.0e38f);
+      int j = 0;
+      for (; j + 4 <= n_keys; j += 4) {
+        const float *k0 = kh + (size_t)j * head_dim;
+        v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < head_dim; i += 4) {
+          v128_t qv = wasm_v128_load(qh + i);
+          a0 = MADD(qv, wasm_v128_load(k0 + i), a0);
+          a1 = MADD(qv, wasm_v128_load(k0 + head_dim + i), a1);
+          a2 = MADD(qv, wasm_v128_load(k0 + 2 * head_dim + i), a2);
+          a3 = MADD(qv, wasm_v128_load(k0 + 3 * head_dim + i), a3);
+        }
+        // The four sums at once: [sum a0, sum a1, sum a2, sum a3].
+        v128_t s01 = wasm_f32x4_add(wasm_i32x4_shuffle(a0, a1, 0, 1, 4, 5), wasm_i32x4_shuffle(a0, a1, 2, 3, 6, 7));
+        v128_t s23 = wasm_f32x4_add(wasm_i32x4_shuffle(a2, a3, 0, 1, 4, 5), wasm_i32x4_shuffle(a2, a3, 2, 3, 6, 7));
+        v128_t s = wasm_f32x4_mul(wasm_f32x4_add(wasm_i32x4_shuffle(s01, s23, 0, 2, 4, 6), wasm_i32x4_shuffle(s01, s23, 1, 3, 5, 7)), vscale);
+        wasm_v128_store(scores + j, s);
+        vmax = wasm_f32x4_max(vmax, s);
+      }
+      vmax = wasm_f32x4_max(vmax, wasm_i32x4_shuffle(vmax, vmax, 2, 3, 0, 1));
+      vmax = wasm_f32x4_max(vmax, wasm_i32x4_shuffle(vmax, vmax, 1, 0, 3, 2));
+      float mx = wasm_f32x4_extract_lane(vmax, 0);
+      for (; j < n_keys; j++) {
         v128_t acc = wasm_f32x4_splat(0.0f);
         const float *kj = kh + (size_t)j * head_dim;
-        for (int i = 0; i < head_dim; i += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(qh + i), wasm_v128_load(kj + i)));
+        for (int i = 0; i < head_dim; i += 4) acc = MADD(wasm_v128_load(qh + i), wasm_v128_load(kj + i), acc);
         float s = hsum_f32x4(acc) * scale;
         scores[j] = s;
         mx = s > mx ? s : mx;
       }
+      v128_t vmx = wasm_f32x4_splat(mx), vsum = wasm_f32x4_splat(0.0f);
       float sum = 0.0f;
-      for (int j = 0; j < n_keys; j++) {
+      for (j = 0; j + 4 <= n_keys; j += 4) {
+        v128_t e = exp_f32x4(wasm_f32x4_sub(wasm_v128_load(scores + j), vmx));
+        wasm_v128_store(scores + j, e);
+        vsum = wasm_f32x4_add(vsum, e);
+      }
+      for (; j < n_keys; j++) {
         scores[j] = exp_f32(scores[j] - mx);
         sum += scores[j];
       }
-      float inv = 1.0f / sum;
+      v128_t inv = wasm_f32x4_splat(1.0f / (sum + hsum_f32x4(vsum)));
       float *oh = out + (size_t)t * row + h * head_dim;
-      for (int i = 0; i < head_dim; i += 4) wasm_v128_store(oh + i, wasm_f32x4_splat(0.0f));
-      for (int j = 0; j < n_keys; j++) {
-        v128_t p = wasm_f32x4_splat(scores[j] * inv);
-        const float *vj = vh + (size_t)j * head_dim;
-        for (int i = 0; i < head_dim; i += 4) {
-          wasm_v128_store(oh + i, wasm_f32x4_add(wasm_v128_load(oh + i), wasm_f32x4_mul(p, wasm_v128_load(vj + i))));
+      int i = 0;
+      for (; i + 16 <= head_dim; i += 16) {
+        v128_t o0 = wasm_f32x4_splat(0.0f), o1 = o0, o2 = o0, o3 = o0;
+        const float *vj = vh + i;
+        for (j = 0; j < n_keys; j++, vj += head_dim) {
+          v128_t p = wasm_f32x4_splat(scores[j]);
+          o0 = MADD(p, wasm_v128_load(vj), o0);
+          o1 = MADD(p, wasm_v128_load(vj + 4), o1);
+          o2 = MADD(p, wasm_v128_load(vj + 8), o2);
+          o3 = MADD(p, wasm_v128_load(vj + 12), o3);
         }
+        wasm_v128_store(oh + i, wasm_f32x4_mul(o0, inv));
+        wasm_v128_store(oh + i + 4, wasm_f32x4_mul(o1, inv));
+        wasm_v128_store(oh + i + 8, wasm_f32x4_mul(o2, inv));
+        wasm_v128_store(oh + i + 12, wasm_f32x4_mul(o3, inv));
+      }
+      for (; i < head_dim; i += 4) {
+        v128_t o = wasm_f32x4_splat(0.0f);
+        const float *vj = vh + i;
+        for (j = 0; j < n_keys; j++, vj += head_dim) o = MADD(wasm_f32x4_splat(scores[j]), wasm_v128_load(vj), o);
+        wasm_v128_store(oh + i, wasm_f32x4_mul(o, inv));
       }
     }
   }

@@ -106,6 +106,12 @@ static inline acc14 dot14_u7(acc14 a, v128_t w, const block_q8a *x, int at) {
 // The integer dot product itself: 128 * hi + lo, per lane.
 static inline v128_t acc14_total(acc14 a) { return wasm_i32x4_add(wasm_i32x4_shl(a.hi, 7), a.lo); }
 
+#ifdef RELAXED_SIMD
+#define MADD(a, b, c) wasm_f32x4_relaxed_madd((a), (b), (c))  // a * b + c, fused where the CPU can
+#else
+#define MADD(a, b, c) wasm_f32x4_add(wasm_f32x4_mul((a), (b)), (c))
+#endif
+
 static inline int32_t hsum_i32x4(v128_t v) {
   return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) +
          wasm_i32x4_extract_lane(v, 3);
