@@ -46,9 +46,8 @@ def read_encoder(path: Path) -> tuple[dict[str, np.ndarray], dict, list[str]]:
     }
     tensors = {}
     for t in r.tensors:
-        a = np.asarray(t.data)
-        if t.tensor_type.name not in ("F32", "F16"):
-            raise ValueError(f"{t.name} is {t.tensor_type.name}; the native embedder reads F32/F16 encoders")
+        # A quantized encoder runs on its dequantized weights: the same model the page runs.
+        a = np.asarray(t.data) if t.tensor_type.name in ("F32", "F16") else gguf.quants.dequantize(t.data, t.tensor_type)
         tensors[t.name] = a.astype(np.float32).reshape([int(n) for n in reversed(t.shape)])
     tok = r.fields["tokenizer.ggml.tokens"]
     types = r.fields["tokenizer.ggml.token_type"]
