@@ -211,3 +211,39 @@ def test_a_100_mb_text_file_streams_and_can_be_cancelled(page, live_server, mini
     page.wait_for_function("() => document.querySelector('#library-progress').hidden")
     assert page.locator("#library-docs li").all_inner_texts()[0].startswith("lighthouse.html")
     assert page.locator("#library-docs li").count() == 1
+
+
+def test_a_full_disk_mid_ingest_keeps_what_was_stored_and_says_what_is_left(page, live_server, minilm, tmp_path):
+    # The origin's quota is set (Chromium's DevTools override; it holds writes to the quota, though
+    # storage.estimate() still reports the real one) a little above what the origin uses once a
+    # first document is in: a second, long document fills it part way through. The user is told
+    # that storage is full and how much is left; the first document and the chunks of the second
+    # stored before the failure survive a reload, and retrieval still answers from the first.
+    page.set_default_timeout(300_000)
+    assert open_app(page, live_server.url) == "ready"
+    add_files(page, tmp_path, {"harbour.md": DOC_MD.format(canary="5521")})
+    page.wait_for_function("() => document.querySelectorAll('#library-docs li').length === 1")
+    usage = page.evaluate("async () => (await navigator.storage.estimate()).usage")
+    cdp = page.context.new_cdp_session(page)
+    origin = page.evaluate("location.origin")
+    cdp.send("Storage.overrideQuotaForOrigin", {"origin": origin, "quotaSize": usage + 64 * 1024})
+    long = "# Ledger\n\n" + "\n\n".join(
+        f"## Entry {i}\n\n" + " ".join(f"cargo{i}x{j} ferry tide rope lantern" for j in range(60)) for i in range(80))
+    add_files(page, tmp_path, {"ledger.md": long})
+    page.wait_for_selector(".banner.error >> text=/browser storage is full \\(\\d+\\.\\d MiB left of \\d+ MiB\\)/")
+    page.wait_for_function("() => !document.querySelector('#library-cancel') || document.querySelector('#library-cancel').hidden")
+    docs = page.inner_text("#library-docs")
+    assert "harbour.md" in docs
+    kept = page.evaluate("async () => (await window.inpage.library.open()).list()")
+    ledger = [d for d in kept if d["name"] == "ledger.md"]
+    assert ledger == [] or 0 < ledger[0]["chunks"] < 80
+
+    cdp.send("Storage.overrideQuotaForOrigin", {"origin": origin})  # the quota back as it was
+    page.reload()
+    assert wait_settled(page) == "ready"
+    after = page.evaluate("async () => (await window.inpage.library.open()).list()")
+    assert [(d["name"], d["chunks"]) for d in after] == [(d["name"], d["chunks"]) for d in kept]
+    page.click("#library summary")
+    page.check("#use-library")
+    passages = page.evaluate("async () => (await window.inpage.library.retrieve('What code opens the vault?')).map((p) => p.text)")
+    assert any("5521" in p for p in passages), passages
