@@ -8,13 +8,13 @@ import { readGGUF } from './gguf.js';
 import { WordPiece } from './wordpiece.js';
 
 /**
- * Load an encoder GGUF (Blobs of its shards, in order) onto a backend. Only the WASM backend runs
- * encoders so far.
+ * Load an encoder GGUF (Blobs of its shards, in order) onto a backend: our WASM or WebGPU engine.
  * @param {Blob[]} blobs
- * @param {{backend: 'wasm', n_threads?: number}} options
+ * @param {{backend: 'wasm'|'webgpu', n_threads?: number, gpu?: GPU, onDeviceLost?: Function}} options
+ *   gpu: navigator.gpu, or Dawn's in node
  */
-export async function createEmbeddingSession(blobs, { backend, n_threads = 1 }) {
-  if (backend !== 'wasm') throw new Error(`our ${backend} engine does not run encoders yet; use wasm`);
+export async function createEmbeddingSession(blobs, { backend, n_threads = 1, gpu, onDeviceLost }) {
+  if (backend !== 'wasm' && backend !== 'webgpu') throw new Error(`our engine runs encoders on wasm or webgpu, not ${backend}`);
   const gguf = await readGGUF(blobs);
   const model = describeEncoder(gguf);
   if (!model.support.ok) throw new Error(model.support.reason);
@@ -22,20 +22,22 @@ export async function createEmbeddingSession(blobs, { backend, n_threads = 1 }) 
   // Inputs are cut where sentence-transformers cuts them, when the converter recorded it.
   const n_ctx = Math.min(model.config.context_length, gguf.metadata.get('sentence_transformers.max_seq_length') ?? Infinity);
   const n_batch = Math.max(n_ctx, 512); // tokens per pass: short texts share one
-  const { createWasmOps } = await import('./backends/wasm/ops.js');
-  const { ops, weights, info, release } = await createWasmOps(blobs, gguf, model, { n_ctx: n_batch, n_batch, n_threads });
+  const { ops, weights, info, release, loseDevice } = backend === 'webgpu'
+    ? await (await import('./backends/webgpu/ops.js')).createWebGPUOps(blobs, gguf, model, { n_ctx: n_batch, n_batch, gpu, onDeviceLost })
+    : await (await import('./backends/wasm/ops.js')).createWasmOps(blobs, gguf, model, { n_ctx: n_batch, n_batch, n_threads });
   const encoder = new Encoder(model.config, weights, ops, { n_batch });
-  return new EmbeddingSession({ encoder, tokenizer, config: model.config, release,
+  return new EmbeddingSession({ encoder, tokenizer, config: model.config, release, loseDevice,
     info: { ...info, backend, n_ctx, arch: model.config.arch, dimensions: model.config.dim, reason: model.support.reason } });
 }
 
 export class EmbeddingSession {
-  constructor({ encoder, tokenizer, config, info, release = () => {} }) {
+  constructor({ encoder, tokenizer, config, info, release = () => {}, loseDevice = null }) {
     this.encoder = encoder;
     this.tokenizer = tokenizer;
     this.config = config;
     this.info = info;
     this.release = release;
+    this.loseDevice = loseDevice; // WebGPU: destroy the device, as a lost GPU would (tests)
   }
 
   /**

@@ -39,9 +39,7 @@ export async function supports(model, { gpu = globalThis.navigator?.gpu } = {}) 
   const ours = model.error
     ? { ok: false, reason: `our GGUF reader refused the file (${model.error})` }
     : model.support;
-  answers.webgpu = !ours.ok ? ours
-    : model.config.encoder ? { ok: false, reason: 'our WebGPU engine does not run encoders yet' }
-      : await webgpuSupports(model, gpu);
+  answers.webgpu = !ours.ok ? ours : await webgpuSupports(model, gpu);
   answers.wasm = !ours.ok ? ours
     : typeof WebAssembly !== 'object' || !WebAssembly.validate(SIMD_PROBE)
       ? { ok: false, reason: 'this browser lacks WebAssembly SIMD, which our engine needs' }
@@ -162,7 +160,12 @@ export class Engine {
     }
     const format = request.encoding_format ?? 'float';
     if (format !== 'float' && format !== 'base64') throw new RequestError(`encoding_format must be float or base64, not ${format}.`);
-    const run = this.#embedding.then(() => this.backend.embed(texts));
+    // A lost GPU: WASM takes over and answers the same request.
+    const run = this.#embedding.then(() => this.backend.embed(texts).catch(async (e) => {
+      if (!(e instanceof DeviceLostError)) throw e;
+      await this.#fallBack(e.message);
+      return this.backend.embed(texts);
+    }));
     this.#embedding = run.catch(() => {});
     const r = await run;
     const dims = r.embeddings[0]?.length;

@@ -46,7 +46,7 @@ async function load({ backend, blobs, n_threads, n_ctx, task = 'chat' }) {
     postMessage({ type: 'device-lost', message });
   };
   session = task === 'embedding'
-    ? await createEmbeddingSession(blobs, { backend, n_threads })
+    ? await createEmbeddingSession(blobs, { backend, n_threads, onDeviceLost })
     : await createSession(blobs, { backend, n_ctx, n_threads, onDeviceLost });
   return session.info;
 }

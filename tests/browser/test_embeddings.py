@@ -1,6 +1,7 @@
 """all-MiniLM-L6-v2, converted by `inpage models pull minilm-l6`, embeds in llama.cpp (wllama) in
 the page like the original sentence-transformers model computes in numpy."""
 import numpy as np
+import pytest
 
 from ..hf_fixtures import read_hf
 from ..hf_oracle import minilm_embeddings
@@ -52,13 +53,16 @@ VARIED = [
 ]
 
 
-def test_our_engine_embeds_like_sentence_transformers(page, live_server, minilm, minilm_folder):
+# WebGPU: Chromium's SwiftShader here (a correctness check; no speed figure).
+@pytest.mark.parametrize("backend", ["wasm", "webgpu"])
+def test_our_engine_embeds_like_sentence_transformers(page, live_server, minilm, minilm_folder, backend):
     from tokenizers import Tokenizer
     from ..hf_oracle import bert_sentence_embedding
     page.goto(f"{live_server.url}/bench")
     # One call with every text (packed into shared passes), and single-text calls (a string input).
-    r = page.evaluate(OUR_EMBED, ["minilm-l6", "wasm", [VARIED, VARIED[2], VARIED[4]]])
-    assert r["info"]["backend"] == "wasm"
+    page.set_default_timeout(600_000)
+    r = page.evaluate(OUR_EMBED, ["minilm-l6", backend, [VARIED, VARIED[2], VARIED[4]]])
+    assert r["info"]["backend"] == backend
     assert "embedding model" in r["refusal"]
     batch, one_unicode, one_long = r["out"]
     assert [d["index"] for d in batch["data"]] == list(range(len(VARIED)))
@@ -70,7 +74,7 @@ def test_our_engine_embeds_like_sentence_transformers(page, live_server, minilm,
     ids = [tok.encode(t).ids for t in VARIED]
     want = np.array([bert_sentence_embedding(tensors, config, i) for i in ids])
     cos = (got * want).sum(1)  # both unit length
-    print(f"\ncosine(our WASM engine, sentence-transformers in numpy): {np.round(cos, 6)}, min {cos.min():.6f}")
+    print(f"\ncosine(our {backend} engine, sentence-transformers in numpy): {np.round(cos, 6)}, min {cos.min():.6f}")
     assert np.allclose(np.linalg.norm(got, axis=1), 1, atol=1e-5)
     assert (cos >= 0.999).all(), [(t[:30], c) for t, c in zip(VARIED, cos) if c < 0.999]
     assert batch["usage"]["prompt_tokens"] == sum(map(len, ids)) and batch["usage"]["truncated_inputs"] == 1
@@ -89,3 +93,25 @@ def test_wllama_is_the_embedding_fallback(page, live_server, minilm):
     cos = (a * b).sum(1)
     print(f"\ncosine(ours, llama.cpp): {np.round(cos, 6)}")
     assert (cos >= 0.999).all()
+
+
+def test_a_lost_gpu_hands_embeddings_to_wasm(page, live_server, minilm):
+    # The device is destroyed under a loaded WebGPU encoder: the next request is answered by our
+    # WASM engine, with the same vectors, and the engine says which backend it now runs on.
+    page.goto(f"{live_server.url}/bench")
+    page.set_default_timeout(600_000)
+    r = page.evaluate("""async (texts) => {
+      const { createEngine } = await import('/webgpu/engine.js');
+      const changes = [];
+      const engine = await createEngine({ model: 'minilm-l6', backend: 'webgpu', onBackendChange: (i) => changes.push(i.backend) });
+      const before = (await engine.embeddings.create({ input: texts })).data.map((d) => d.embedding);
+      const was = engine.info.backend;
+      engine.backend.loseDevice();
+      const after = (await engine.embeddings.create({ input: texts })).data.map((d) => d.embedding);
+      const now = engine.info.backend;
+      await engine.unload();
+      return { before, after, was, now, changes };
+    }""", VARIED[:3])
+    assert (r["was"], r["now"], r["changes"]) == ("webgpu", "wasm", ["wasm"])
+    cos = (np.array(r["before"]) * np.array(r["after"])).sum(1)
+    assert (cos > 0.9999).all(), cos

@@ -1,6 +1,9 @@
-// Causal attention over one layer's KV cache with an online softmax: one workgroup per (query head,
+// Attention over one layer's KV cache with an online softmax: one workgroup per (query head,
 // token); keys in tiles of WG, each thread scores one key of the tile, then thread i accumulates
-// output dim i. Grouped-query heads share their KV head. head_dim <= WG.
+// output dim i. Grouped-query heads share their KV head. head_dim <= WG. Causal: token t sees
+// cache positions 0..pos0+t. Otherwise (an encoder's packed sequences) token t sees its own
+// sequence: segments[2t] is the sequence's first row, segments[2t + 1] its rows, and row r's key
+// sits at cache position pos0 + r.
 
 const WG = 128u;
 
@@ -14,6 +17,7 @@ struct Params {
   q_stride: u32,   // floats between rows of q (q is the start of each qkv row)
   out_stride: u32,
   scale: f32,      // 1 / sqrt(head_dim)
+  causal: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -21,6 +25,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> k_cache: array<f32>;
 @group(0) @binding(3) var<storage, read> v_cache: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> segments: array<u32>;
 
 var<workgroup> q_s: array<f32, WG>;
 var<workgroup> p_s: array<f32, WG>;
@@ -45,8 +50,12 @@ fn attention(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
   let t = wg.y;
   let hd = params.head_dim;
   let kv_head = h / (params.n_heads / params.n_kv_heads);
-  let cache0 = kv_head * params.n_ctx * hd;
-  let n_keys = params.pos0 + t + 1u;
+  var cache0 = kv_head * params.n_ctx * hd;
+  var n_keys = params.pos0 + t + 1u;
+  if (params.causal == 0u) {
+    cache0 += (params.pos0 + segments[2u * t]) * hd;
+    n_keys = segments[2u * t + 1u];
+  }
   if (li < hd) {
     q_s[li] = qkv[t * params.q_stride + h * hd + li];
   }

@@ -38,7 +38,7 @@ export function planDevice({ config: c, tensors }, limits, { n_batch = 64, n_ctx
   }
   if (c.head_dim > MAX_HEAD_DIM) return { ok: false, reason: `head_dim ${c.head_dim} is more than our attention kernel's ${MAX_HEAD_DIM}` };
   for (const L of tensors.layers) {
-    for (const t of [L.w_gate, L.w_up]) {
+    for (const t of [L.w_gate, L.w_up].filter(Boolean)) {
       if (t.n_bytes > max) return { ok: false, reason: `${t.name} (${mib(t.n_bytes)}) is larger than this GPU's ${mib(max)} binding limit` };
     }
   }

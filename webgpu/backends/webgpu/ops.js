@@ -1,8 +1,12 @@
 // The schedule's ops (webgpu/ops_contract.js) on WebGPU: weights stay packed as GGUF stores them, in
 // storage buffers (split by rows where a tensor passes the binding limit); activations and the KV
 // cache are f32. A forward pass is one compute pass and one submit, ending in one readback: the
-// logits rows, or only one token id (greedy decoding, or sampling on the GPU).
+// logits rows, or only one token id (greedy decoding, or sampling on the GPU). An encoder (BERT)
+// runs here too: its embedding tables stay on the host, which looks up and sums a pass's input rows
+// and writes them before the pass; layer norms, GELU and attention within each packed sequence
+// run on the GPU, and the pass ends in a readback of the last layer's rows.
 
+import { mapEncoderWeights } from '../../encoder_model.js';
 import { mapWeights } from '../../model.js';
 import { bufferColumns } from '../../ops_contract.js';
 import { ropeTable } from '../../rope_table.js';
@@ -10,6 +14,7 @@ import { Argmax } from './argmax.js';
 import { Attention } from './attention.js';
 import { maxBinding, planDevice, requestDevice, rowBytes } from './device.js';
 import { Dispatcher } from './dispatcher.js';
+import { LayerNorm } from './layernorm.js';
 import { MAX_PARTS, MODE, QuantMatvec } from './quant_matvec.js';
 import { RMSNorm } from './rmsnorm.js';
 import { RopeStore } from './rope_store.js';
@@ -35,9 +40,12 @@ export async function createWebGPUOps(blobs, gguf, model, { n_ctx, n_batch, gpu 
   let released = false;
   device.lost.then((info) => released || onDeviceLost(info.message || `device lost (${info.reason})`));
   device.addEventListener?.('uncapturederror', (e) => released || onDeviceLost(e.error?.message ?? 'a GPU error'));
-  const handles = await uploadWeights(device, blobs, gguf.tensors, maxBinding(device_limits));
-  const weights = mapWeights(model.tensors, (t) => handles.get(t.name));
+  const T = model.tensors;
+  const host = new Set(model.config.encoder ? [T.token_embd, T.position_embd, T.token_types].filter(Boolean).map((t) => t.name) : []);
+  const handles = await uploadWeights(device, blobs, gguf.tensors, maxBinding(device_limits), host);
+  const weights = (model.config.encoder ? mapEncoderWeights : mapWeights)(T, (t) => handles.get(t.name));
   const kernels = {
+    layernorm: await LayerNorm.create(device),
     matvec: await QuantMatvec.create(device, description), rmsnorm: await RMSNorm.create(device), rope: await RopeStore.create(device),
     attention: await Attention.create(device), argmax: await Argmax.create(device),
     sample: await Sample.create(device),
@@ -57,9 +65,10 @@ export async function createWebGPUOps(blobs, gguf, model, { n_ctx, n_batch, gpu 
 /**
  * Copy each tensor from the shard Blobs into storage buffers: name -> {name, type, rows, cols, parts}.
  * parts: [{buffer, rows, type}], rows split so each part fits max_bytes. 1-D tensors (norms,
- * biases) become f32 vectors.
+ * biases) become f32 vectors. Tensors named in `host` (an encoder's embedding tables) stay on the
+ * host as f32: {name, type: 0, rows, cols, host: Float32Array}.
  */
-async function uploadWeights(device, blobs, tensors, max_bytes) {
+async function uploadWeights(device, blobs, tensors, max_bytes, host = new Set()) {
   const handles = new Map();
   for (const [i, blob] of blobs.entries()) {
     const bytes = new Uint8Array(await blob.arrayBuffer());
@@ -68,6 +77,11 @@ async function uploadWeights(device, blobs, tensors, max_bytes) {
       const src = bytes.subarray(t.offset, t.offset + t.n_bytes);
       const cols = t.dims[0];
       const rows = t.dims[1] ?? 1;
+      if (host.has(t.name)) {
+        const values = t.type_name === 'F32' ? new Float32Array(src.slice().buffer) : vectorToF32(t, src);
+        handles.set(t.name, { name: t.name, type: 0, rows, cols, host: values });
+        continue;
+      }
       if (t.dims.length === 1) {
         const values = t.type_name === 'F32' ? new Float32Array(src.slice().buffer) : vectorToF32(t, src);
         handles.set(t.name, { name: t.name, type: 0, rows: 1, cols, parts: [{ buffer: storage(device, t.name, new Uint8Array(values.buffer)), rows: 1, type: 0 }] });
@@ -119,9 +133,13 @@ export class WebGPUOps {
     this.cols = bufferColumns(c);
     this.buf = Object.fromEntries(Object.entries(this.cols).map(([name, cols]) => [name, device.createBuffer({ label: name, size: n_batch * cols * 4, usage })]));
     this.ids = device.createBuffer({ label: 'ids', size: n_batch * 4, usage });
+    // An encoder's pass: its input rows, summed on the host, and each row's sequence [first, rows].
+    this.host_x = c.encoder ? new Float32Array(n_batch * c.dim) : null;
+    this.segments = device.createBuffer({ label: 'segments', size: c.encoder ? n_batch * 8 : 8, usage });
     const read = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
-    this.readback = { logits: device.createBuffer({ label: 'logits readback', size: n_batch * c.vocab_size * 4, usage: read }),
-      ids: device.createBuffer({ label: 'ids readback', size: n_batch * 4, usage: read }) };
+    this.readback = { logits: device.createBuffer({ label: 'logits readback', size: Math.max(4, n_batch * c.vocab_size * 4), usage: read }),
+      ids: device.createBuffer({ label: 'ids readback', size: n_batch * 4, usage: read }),
+      rows: c.encoder ? device.createBuffer({ label: 'rows readback', size: n_batch * c.dim * 4, usage: read }) : null };
     const kv_bytes = c.n_kv_heads * n_ctx * c.head_dim * 4;
     this.kv = Array.from({ length: c.n_layers }, (_, l) => ({
       k: device.createBuffer({ label: `k cache ${l}`, size: kv_bytes, usage }),
@@ -147,8 +165,60 @@ export class WebGPUOps {
   embed(table, tokens, dst) {
     this.dispatcher.begin();
     this.forwards++;
+    if (table.host) return this.#hostRows(table, tokens, dst, false);
     this.#run(this.k.matvec.embed({ key: `embed:${table.name}:${dst}`, parts: table.parts, n_cols: table.cols, tokens,
       out: this.buf[dst], out_stride: this.cols[dst] }));
+  }
+
+  /** An encoder's input: dst rows += rows `ids` of a host table (written before the next GPU op). */
+  addRows(table, ids, dst) {
+    if (!table.host) throw new Error(`${table.name} is not a host table`);
+    this.#hostRows(table, ids, dst, true);
+  }
+
+  // Host-table rows into the pending input of dst (this.host_x): set, or added.
+  #hostRows(table, ids, dst, add) {
+    const d = table.cols;
+    if (dst !== 'x' || d !== this.cols.x) throw new Error(`host rows of ${table.name} go to x (${this.cols.x} columns), not ${dst}`);
+    if (ids.length > this.n_batch) throw new Error(`${ids.length} rows exceed the batch of ${this.n_batch}`);
+    ids.forEach((id, t) => {
+      if (!(Number.isInteger(id) && id >= 0 && id < table.rows)) throw new RangeError(`row ${id} is outside ${table.name}`);
+      const row = table.host.subarray(id * d, (id + 1) * d);
+      const out = this.host_x.subarray(t * d, (t + 1) * d);
+      if (add) for (let i = 0; i < d; i++) out[i] += row[i];
+      else out.set(row);
+    });
+    this.pending_rows = Math.max(add ? this.pending_rows : 0, ids.length);
+  }
+
+  // The pending host rows to the GPU, ahead of the pass's first dispatch.
+  #flush() {
+    if (!this.pending_rows) return;
+    this.device.queue.writeBuffer(this.buf.x, 0, this.host_x, 0, this.pending_rows * this.cols.x);
+    this.pending_rows = 0;
+  }
+
+  layernorm(src, weight, bias, dst, n) {
+    if (src !== dst) throw new Error(`our WebGPU layernorm works in place, not from ${src} to ${dst}`);
+    this.#run(this.k.layernorm.call({ key: `layernorm:${src}:${weight.name}`, x: this.buf[src], weight: weight.parts[0].buffer,
+      bias: bias.parts[0].buffer, cols: this.cols[src], n, eps: this.c.norm_eps }));
+  }
+
+  matmulGelu(input, n, W, bias, dst) {
+    this.#run(this.k.matvec.matvec({
+      key: `gelu:${input}:${W.name}:${dst}`, parts: W.parts, n_cols: W.cols, n_tokens: n, x: this.buf[input],
+      x_stride: this.cols[input], out: this.buf[dst], out_stride: this.cols[dst], mode: MODE.gelu,
+      bias: this.#bias(W.name, [{ W, bias }]),
+    }));
+  }
+
+  /** The first n rows of a buffer (an encoder's output), once the pass is done. */
+  async rows(name, n) {
+    const bytes = n * this.cols[name] * 4;
+    this.dispatcher.submit((enc) => enc.copyBufferToBuffer(this.buf[name], 0, this.readback.rows, 0, bytes));
+    let out = null;
+    await this.#read(this.readback.rows, bytes, (range) => (out = new Float32Array(range.slice(0))));
+    return out;
   }
 
   setPositions(pos0, n) {
@@ -193,9 +263,16 @@ export class WebGPUOps {
       cs: { buffer: this.dispatcher.arena, offset: 0 }, n_ctx: this.n_ctx, pos0: this.pos0, n }));
   }
 
-  attention(l, n) {
+  /** Causal; or, with segments ([first row, rows] each), within each packed sequence. */
+  attention(l, n, segments = null) {
+    if (segments && l === 0) {
+      const per_row = new Uint32Array(2 * n);
+      for (const [first, rows] of segments) for (let r = first; r < first + rows; r++) per_row.set([first, rows], 2 * r);
+      this.device.queue.writeBuffer(this.segments, 0, per_row);
+    }
     this.#run(this.k.attention.call({ key: `attention:${l}`, c: this.c, qkv: this.buf.qkv, k_cache: this.kv[l].k,
-      v_cache: this.kv[l].v, out: this.buf.att, n_ctx: this.n_ctx, pos0: this.pos0, n }));
+      v_cache: this.kv[l].v, out: this.buf.att, n_ctx: this.n_ctx, pos0: this.pos0, n,
+      segments: segments ? this.segments : null, dummy: this.segments }));
   }
 
   async logits(m) {
@@ -225,6 +302,7 @@ export class WebGPUOps {
   }
 
   #run(call) {
+    this.#flush();
     this.dispatcher.dispatch(call);
   }
 

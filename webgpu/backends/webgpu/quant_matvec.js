@@ -11,7 +11,7 @@ const WG = 64; // invocations per matvec workgroup, as WG in the WGSL: one row p
 const TILE_T = 8; // tokens per workgroup
 const DECODE_ROWS = 4; // rows per subgroup of matvec_decode (one token)
 const EMBED_WG = 64;
-export const MODE = { write: 0, accumulate: 1, swiglu: 2 };
+export const MODE = { write: 0, accumulate: 1, swiglu: 2, gelu: 3 };
 // ggml types the kernels read, and the elements per block of each.
 export const BLOCK_ELEMS = { 0: 1, 1: 1, 2: 32, 3: 32, 6: 32, 7: 32, 8: 32, 10: 256, 11: 256, 12: 256, 13: 256, 14: 256 };
 
@@ -48,7 +48,8 @@ export class QuantMatvec {
   }
 
   /**
-   * out rows [t, out_offset + r] (=, +=) parts' rows . x[t] (+ bias), or SwiGLU of parts 0 and 1.
+   * out rows [t, out_offset + r] (=, +=) parts' rows . x[t] (+ bias), or SwiGLU of parts 0 and 1,
+   * or GELU of the (biased) rows.
    * parts: [{buffer, rows, type}] (rows concatenated); x, out, bias: GPUBuffers; strides in floats.
    * Returns a call for Dispatcher.dispatch.
    */

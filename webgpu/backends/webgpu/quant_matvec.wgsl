@@ -1,7 +1,8 @@
 // Quantized weights, read as GGUF stores them (packed blocks in u32 words, f32 math, no shader-f16):
 //   matvec: out[t, r] (=, +=) W[r] . x[t] (+ bias[r]) for up to 4 weight parts whose rows are
 //           concatenated (q|k|v, or one tensor split by rows across bindings); or, in SWIGLU mode,
-//           silu(gate[r] . x[t]) * (up[r] . x[t]) with parts 0 and 1 the gate and up weights.
+//           silu(gate[r] . x[t]) * (up[r] . x[t]) with parts 0 and 1 the gate and up weights; or,
+//           in GELU mode, gelu(W[r] . x[t] + bias[r]) (an encoder's feed-forward, the erf form).
 //   embed:  out[t] = dequantized row tokens[t] of the table (rows concatenated over the parts).
 // Work unit: a chunk of 32 weights of one row (a block of the 32-element types, an eighth of a
 // K-quant super-block). Each subgroup takes one row: its lanes walk the row's chunks, keep one sum
@@ -20,6 +21,7 @@ const DECODE_ROWS = 4u;
 const MODE_WRITE = 0u;
 const MODE_ACCUMULATE = 1u;
 const MODE_SWIGLU = 2u;
+const MODE_GELU = 3u;
 
 override TYPE0: u32 = Q4_0;
 override TYPE1: u32 = Q4_0;
@@ -345,7 +347,15 @@ fn row_dots(p: u32, ty: u32, start: u32, lane: u32, lanes: u32, n_chunks: u32, x
   return acc;
 }
 
-// Output row r of token t: v (+ bias), written, added, or SwiGLU'd with up.
+// erf(x) to 1.5e-7 (Abramowitz & Stegun 7.1.26); WGSL has no erf.
+fn erf(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let p = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
+  return sign(x) * (1.0 - p * exp(-a * a));
+}
+
+// Output row r of token t: v (+ bias), written, added, SwiGLU'd with up, or GELU'd.
 fn store(r: u32, t: u32, total: f32, up: f32) {
   var v = total;
   if (HAS_BIAS) {
@@ -354,6 +364,8 @@ fn store(r: u32, t: u32, total: f32, up: f32) {
   let o = t * params.out_stride + params.out_offset + r;
   if (MODE == MODE_SWIGLU) {
     out[o] = v / (1.0 + exp(-v)) * up;
+  } else if (MODE == MODE_GELU) {
+    out[o] = 0.5 * v * (1.0 + erf(v * 0.70710678118654752));
   } else if (MODE == MODE_ACCUMULATE) {
     out[o] += v;
   } else {
