@@ -2,7 +2,9 @@
 
 Layout (as llama-gguf-split writes it): shard 1 carries every metadata key; every shard carries
 split.no (u16, 0-based), split.count (u16) and split.tensors.count (i32); each shard is a complete
-GGUF file holding a contiguous run of the tensors, in the original order.
+GGUF file holding a contiguous run of the tensors, in the original order. A tensor larger than the
+shard size gets a shard of its own, as llama-gguf-split gives it: a tensor is never cut, so every
+shard stays a GGUF that llama.cpp loads, and each is still hashed and fetched on its own.
 """
 from __future__ import annotations
 
@@ -23,19 +25,19 @@ logging.getLogger("gguf.gguf_writer").setLevel(logging.ERROR)
 
 
 def split_gguf(src: Path, out_dir: Path, max_shard_bytes: int = MAX_SHARD_BYTES) -> list[Path]:
-    """Write SRC as shards of at most MAX_SHARD_BYTES each into OUT_DIR; return their paths in order."""
+    """Write SRC as shards of at most MAX_SHARD_BYTES each (or of one tensor larger than that) into
+    OUT_DIR; return their paths in order."""
     reader = open_gguf(src)
     alignment = _alignment(reader)
     # The size limit the writer knows about counts tensor bytes only; shard 1 also holds the
     # header, the metadata and the tensor infos, and every tensor may be padded to the alignment.
     overhead = reader.data_offset + len(reader.tensors) * alignment
     budget = max_shard_bytes - overhead
-    biggest = max((t for t in reader.tensors), key=lambda t: t.n_bytes, default=None)
-    if biggest is None:
+    if not reader.tensors:
         raise ModelError(f"{src.name}: GGUF holds no tensors", "this is not a model file")
-    if budget < biggest.n_bytes:
-        raise ModelError(f"{src.name}: tensor {biggest.name} ({biggest.n_bytes} bytes) does not fit in a "
-                         f"{max_shard_bytes}-byte shard", "quantize the model further, or raise the shard size")
+    if budget <= 0:
+        raise ModelError(f"{src.name}: its header and metadata alone ({reader.data_offset} bytes) exceed a "
+                         f"{max_shard_bytes}-byte shard", "this is a bug in inpage; please report it")
 
     writer = gguf.GGUFWriter(out_dir / "model.gguf", _field_str(reader, "general.architecture"),
                              split_max_size=budget)
@@ -46,10 +48,10 @@ def split_gguf(src: Path, out_dir: Path, max_shard_bytes: int = MAX_SHARD_BYTES)
     _write(writer, reader.tensors)
 
     paths = _shard_paths(out_dir / "model.gguf", len(writer.tensors))
-    for p in paths:
-        if p.stat().st_size > max_shard_bytes:
-            raise ModelError(f"shard {p.name} came out at {p.stat().st_size} bytes, over {max_shard_bytes}",
-                             "this is a bug in inpage; please report it")
+    for p, held in zip(paths, writer.tensors):
+        if p.stat().st_size > max_shard_bytes and len(held) > 1:
+            raise ModelError(f"shard {p.name} came out at {p.stat().st_size} bytes, over {max_shard_bytes}, "
+                             f"with {len(held)} tensors", "this is a bug in inpage; please report it")
     return paths
 
 

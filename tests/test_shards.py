@@ -48,9 +48,20 @@ def test_a_model_under_the_limit_stays_one_plain_file(tiny_gguf, tmp_path):
     assert tensors_of(shards[0]) == tensors_of(tiny_gguf)
 
 
-def test_a_tensor_larger_than_a_shard_is_refused(tiny_gguf, tmp_path):
-    with pytest.raises(ModelError, match="token_embd.weight .* does not fit"):
-        split_gguf(tiny_gguf, tmp_path, 16 * 1024)
+def test_a_tensor_larger_than_a_shard_gets_a_shard_of_its_own(tiny_gguf, tmp_path):
+    # As llama-gguf-split does: every shard is under the limit or holds one tensor larger than it;
+    # the tensors come back whole, in order, and the shards rejoin into the original.
+    sizes = {t.name: int(t.n_bytes) for t in gguf.GGUFReader(tiny_gguf).tensors}
+    limit = 8 * 1024
+    assert sizes["token_embd.weight"] >= 3 * limit  # several times the shard size
+    shards = split_gguf(tiny_gguf, tmp_path, limit)
+    held = [[t.name for t in gguf.GGUFReader(p).tensors] for p in shards]
+    assert [n for names in held for n in names] == list(sizes)
+    oversize = [names for p, names in zip(shards, held) if p.stat().st_size > limit]
+    assert ["token_embd.weight"] in oversize and all(len(names) == 1 for names in oversize), oversize
+    joined = join_gguf(shards, tmp_path / "joined.gguf")
+    assert tensors_of(joined) == tensors_of(tiny_gguf)
+    assert fields_of(joined) == fields_of(tiny_gguf)
 
 
 def test_join_refuses_shards_out_of_order(tiny_gguf, tmp_path):

@@ -7,6 +7,7 @@ import { mapWeights, matmulTensors } from '../../model.js';
 import { bufferColumns } from '../../ops_contract.js';
 import { ropeTable } from '../../rope_table.js';
 import { argmax } from '../../sampler.js';
+import { blobPieces, PIECE_BYTES } from '../../tensor_bytes.js';
 import { LAYOUT, postAttention, postMatmuls } from './jobs.js';
 import { WasmRuntime } from './runtime.js';
 
@@ -66,36 +67,49 @@ export class WasmOps {
    * Tensors named in `pack` that the x4 kernels run (Q4_0, Q4_1, Q8_0, rows % 4 == 0) are repacked
    * on the way in (layout x4). Those also in `keep_rows` (tied embeddings: token lookups need the
    * row layout) keep a row-layout copy under `${name}#rows`. F16 tensors named in `widen` become F32.
+   * Bytes come from the Blobs a piece at a time (webgpu/tensor_bytes.js), through a staging area
+   * of one piece where they are converted: a tensor of any size is held once, in its final form.
    */
   static async uploadWeights(runtime, blobs, tensors, { pack = new Set(), keep_rows = new Set(), widen = new Set() } = {}) {
     const k = runtime.k;
     const handle = (t, ptr, layout = LAYOUT.rows, type = t.type) => ({ ptr, type, layout, cols: t.dims[0], rows: t.dims[1] ?? 1, name: t.name });
     const x4 = (t) => (pack.has(t.name) ? k.x4_bytes(t.type, t.dims[1] ?? 1, t.dims[0]) : 0);
     const wide = (t) => widen.has(t.name) && t.type === GGML_F16;
-    const staged = tensors.filter((t) => (x4(t) && !keep_rows.has(t.name)) || wide(t));
-    const staging = staged.length ? runtime.alloc(Math.max(...staged.map((t) => t.n_bytes))) : 0;
+    // A piece is PIECE_BYTES, or one group of 4 rows where that is more; no more than a tensor.
+    const piece = (t) => Math.min(t.n_bytes, Math.max(PIECE_BYTES, (4 * t.n_bytes) / (t.dims[1] ?? 1)));
+    const staging = runtime.alloc(Math.max(0, ...tensors.map(piece)));
     const handles = new Map();
-    for (const [i, blob] of blobs.entries()) {
-      const bytes = new Uint8Array(await blob.arrayBuffer());
-      for (const t of tensors) {
-        if (t.shard !== i) continue;
-        if (wide(t)) {
-          const n = t.n_bytes / 2;
-          const ptr = runtime.alloc(n * 4);
-          runtime.u8(staging, t.n_bytes).set(bytes.subarray(t.offset, t.offset + t.n_bytes));
-          if (k.dequantize_row(GGML_F16, staging, ptr, n) !== 0) throw new Error(`cannot widen ${t.name}`);
-          handles.set(t.name, handle(t, ptr, LAYOUT.rows, GGML_F32));
-          continue;
+    for (const t of tensors) {
+      const blob = blobs[t.shard];
+      const rows = t.dims[1] ?? 1;
+      if (wide(t)) { // F16 pieces widened into the F32 tensor
+        const ptr = runtime.alloc(t.n_bytes * 2);
+        for await (const { at, bytes } of blobPieces(blob, t.offset, t.n_bytes)) {
+          runtime.u8(staging, bytes.length).set(bytes);
+          if (k.dequantize_row(GGML_F16, staging, ptr + at * 2, bytes.length / 2) !== 0) throw new Error(`cannot widen ${t.name}`);
         }
-        const packed_bytes = x4(t);
-        const rows = keep_rows.has(t.name) || !packed_bytes ? runtime.alloc(t.n_bytes) : staging;
-        runtime.u8(rows, t.n_bytes).set(bytes.subarray(t.offset, t.offset + t.n_bytes));
-        if (rows !== staging) handles.set(packed_bytes ? `${t.name}#rows` : t.name, handle(t, rows));
-        if (packed_bytes) {
-          const ptr = runtime.alloc(packed_bytes);
-          if (k.repack_x4(t.type, rows, ptr, t.dims[1], t.dims[0]) !== 0) throw new Error(`cannot repack ${t.name}`);
-          handles.set(t.name, handle(t, ptr, LAYOUT.x4));
+        handles.set(t.name, handle(t, ptr, LAYOUT.rows, GGML_F32));
+        continue;
+      }
+      const packed_bytes = x4(t);
+      if (packed_bytes && !keep_rows.has(t.name)) { // whole groups of 4 rows, repacked piece by piece
+        const group = 4 * (t.n_bytes / rows);
+        const ptr = runtime.alloc(packed_bytes);
+        for await (const { at, bytes } of blobPieces(blob, t.offset, t.n_bytes, Math.max(1, Math.floor(PIECE_BYTES / group)) * group)) {
+          runtime.u8(staging, bytes.length).set(bytes);
+          const dst = ptr + k.x4_bytes(t.type, (at / group) * 4, t.dims[0]);
+          if (k.repack_x4(t.type, staging, dst, (bytes.length / group) * 4, t.dims[0]) !== 0) throw new Error(`cannot repack ${t.name}`);
         }
+        handles.set(t.name, handle(t, ptr, LAYOUT.x4));
+        continue;
+      }
+      const ptr = runtime.alloc(t.n_bytes);
+      for await (const { at, bytes } of blobPieces(blob, t.offset, t.n_bytes)) runtime.u8(ptr + at, bytes.length).set(bytes);
+      handles.set(packed_bytes ? `${t.name}#rows` : t.name, handle(t, ptr));
+      if (packed_bytes) {
+        const x4_ptr = runtime.alloc(packed_bytes);
+        if (k.repack_x4(t.type, ptr, x4_ptr, rows, t.dims[0]) !== 0) throw new Error(`cannot repack ${t.name}`);
+        handles.set(t.name, handle(t, x4_ptr, LAYOUT.x4));
       }
     }
     return handles;

@@ -10,6 +10,7 @@ import { mapEncoderWeights } from '../../encoder_model.js';
 import { mapWeights } from '../../model.js';
 import { bufferColumns } from '../../ops_contract.js';
 import { ropeTable } from '../../rope_table.js';
+import { blobPieces } from '../../tensor_bytes.js';
 import { Argmax } from './argmax.js';
 import { Attention } from './attention.js';
 import { maxBinding, planDevice, requestDevice, rowBytes } from './device.js';
@@ -64,44 +65,53 @@ export async function createWebGPUOps(blobs, gguf, model, { n_ctx, n_batch, gpu 
 
 /**
  * Copy each tensor from the shard Blobs into storage buffers: name -> {name, type, rows, cols, parts}.
- * parts: [{buffer, rows, type}], rows split so each part fits max_bytes. 1-D tensors (norms,
- * biases) become f32 vectors. Tensors named in `host` (an encoder's embedding tables) stay on the
+ * parts: [{buffer, rows, type}], rows split so each part fits max_bytes, each filled from the
+ * Blob a piece at a time (no whole copy of a tensor or shard in JS). 1-D tensors (norms, biases)
+ * become f32 vectors. Tensors named in `host` (an encoder's embedding tables) stay on the
  * host as f32: {name, type: 0, rows, cols, host: Float32Array}.
  */
 async function uploadWeights(device, blobs, tensors, max_bytes, host = new Set()) {
   const handles = new Map();
-  for (const [i, blob] of blobs.entries()) {
-    const bytes = new Uint8Array(await blob.arrayBuffer());
-    for (const t of tensors) {
-      if (t.shard !== i) continue;
-      const src = bytes.subarray(t.offset, t.offset + t.n_bytes);
-      const cols = t.dims[0];
-      const rows = t.dims[1] ?? 1;
-      if (host.has(t.name)) {
-        const values = t.type_name === 'F32' ? new Float32Array(src.slice().buffer) : vectorToF32(t, src);
-        handles.set(t.name, { name: t.name, type: 0, rows, cols, host: values });
-        continue;
-      }
-      if (t.dims.length === 1) {
-        const values = t.type_name === 'F32' ? new Float32Array(src.slice().buffer) : vectorToF32(t, src);
-        handles.set(t.name, { name: t.name, type: 0, rows: 1, cols, parts: [{ buffer: storage(device, t.name, new Uint8Array(values.buffer)), rows: 1, type: 0 }] });
-        continue;
-      }
-      const row_bytes = rowBytes(t);
-      const per_part = Math.max(1, Math.floor(max_bytes / row_bytes));
-      const parts = [];
-      for (let r = 0; r < rows; r += per_part) {
-        const n = Math.min(per_part, rows - r);
-        parts.push({ buffer: storage(device, `${t.name}[${r}:${r + n}]`, src.subarray(r * row_bytes, (r + n) * row_bytes)), rows: n, type: t.type });
-      }
-      handles.set(t.name, { name: t.name, type: t.type, rows, cols, parts });
+  for (const t of tensors) {
+    const blob = blobs[t.shard];
+    const cols = t.dims[0];
+    const rows = t.dims[1] ?? 1;
+    if (host.has(t.name) || t.dims.length === 1) {
+      const src = await wholeBytes(blob, t.offset, t.n_bytes);
+      const values = t.type_name === 'F32' ? new Float32Array(src.buffer) : vectorToF32(t, src);
+      handles.set(t.name, host.has(t.name)
+        ? { name: t.name, type: 0, rows, cols, host: values }
+        : { name: t.name, type: 0, rows: 1, cols, parts: [{ buffer: storage(device, t.name, new Uint8Array(values.buffer)), rows: 1, type: 0 }] });
+      continue;
     }
+    const row_bytes = rowBytes(t);
+    const per_part = Math.max(1, Math.floor(max_bytes / row_bytes));
+    const parts = [];
+    for (let r = 0; r < rows; r += per_part) {
+      const n = Math.min(per_part, rows - r);
+      const buffer = mappedStorage(device, `${t.name}[${r}:${r + n}]`, n * row_bytes);
+      const range = new Uint8Array(buffer.getMappedRange());
+      for await (const { at, bytes } of blobPieces(blob, t.offset + r * row_bytes, n * row_bytes)) range.set(bytes, at);
+      buffer.unmap();
+      parts.push({ buffer, rows: n, type: t.type });
+    }
+    handles.set(t.name, { name: t.name, type: t.type, rows, cols, parts });
   }
   return handles;
 }
 
+async function wholeBytes(blob, offset, n) {
+  const out = new Uint8Array(n);
+  for await (const { at, bytes } of blobPieces(blob, offset, n)) out.set(bytes, at);
+  return out;
+}
+
+function mappedStorage(device, label, n_bytes) {
+  return device.createBuffer({ label, size: Math.ceil(n_bytes / 4) * 4 + 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+}
+
 function storage(device, label, bytes) {
-  const buffer = device.createBuffer({ label, size: Math.ceil(bytes.byteLength / 4) * 4 + 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+  const buffer = mappedStorage(device, label, bytes.byteLength);
   new Uint8Array(buffer.getMappedRange()).set(bytes);
   buffer.unmap();
   return buffer;
