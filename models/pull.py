@@ -46,7 +46,7 @@ def pull(store: Store, model_id: str, log=print) -> dict:
     entry = CATALOG.get(model_id)
     if entry is None:
         raise ModelError(f"unknown model {model_id!r}", f"known: {', '.join(sorted(CATALOG))}; "
-                         "or `inpage models import PATH.gguf`")
+                         "or hf.co/ORG/REPO:QUANT from the Hugging Face Hub; or `inpage models import PATH.gguf`")
     if store.has(model_id) and not store.verify(model_id):
         log(f"{model_id} is already installed and verified")
         return store.manifest(model_id)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from models.errors import ModelError
+from models.hf_pull import is_hf_ref, pull_hf
 from models.pull import CATALOG, pull
 from models.store import Store
 
@@ -38,8 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_arguments(sub.add_parser("bench", help="measure tokens/sec of every backend in headless Chromium"))
 
     m = sub.add_parser("models", help="manage the model store").add_subparsers(required=True, metavar="VERB")
-    v = m.add_parser("pull", help=f"fetch a known model ({', '.join(sorted(CATALOG))})")
+    v = m.add_parser("pull", help=f"fetch a known model ({', '.join(sorted(CATALOG))}), or a GGUF from the "
+                     "Hugging Face Hub: hf.co/ORG/REPO[:QUANT] or hf.co/ORG/REPO/path/file.gguf (HF_TOKEN for gated repos)")
     v.add_argument("model_id")
+    v.add_argument("--id", dest="as_id", default=None, help="Hugging Face pulls: the store id (default: from the file name)")
     v.set_defaults(func=_pull)
     v = m.add_parser("list", help="list installed models")
     v.set_defaults(func=_list)
@@ -89,7 +92,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def _pull(args) -> None:
-    m = pull(Store(args.home), args.model_id)
+    if is_hf_ref(args.model_id):
+        m = pull_hf(Store(args.home), args.model_id, args.as_id)
+    else:
+        m = pull(Store(args.home), args.model_id)
     print(f"{m['id']}: {m['total_bytes'] / 2**20:.1f} MiB in {len(m['shards'])} shards")
 
 
