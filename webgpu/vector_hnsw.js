@@ -3,7 +3,7 @@
 // the store's changes slot by slot (a changed or appended slot is re-linked; removed slots past n
 // are skipped), and answers the ef nearest rows by int8 similarity, which the store re-ranks in
 // f32. A slot's level is a fixed function of its number, so a graph rebuilt from the same rows is
-// the same graph.
+// the same graph, and a snapshot (the lists alone) restores it.
 
 const LEVELS = 8; // HNSW_LEVELS in vector_hnsw.c
 const EF_MAX = 2048; // HNSW_EF_MAX
@@ -79,6 +79,39 @@ export class HnswGraph {
     this.#set({ codes: this.scan.data, scales: this.scan.scales });
     const k = rt.k.hnsw_search(this.header, this.q, amax / 127, Math.min(ef, EF_MAX), this.out_slots, this.out_sims);
     return { slots: new Int32Array(rt.memory.buffer, this.out_slots, k).slice(), sims: rt.f32(this.out_sims, k).slice() };
+  }
+
+  /**
+   * The graph as it stands, for storing: {header, words} (words: an Int32Array of the level-0 lists
+   * of rows 0..n-1, then the upper-level blocks of those rows that have one, in slot order).
+   */
+  snapshot() {
+    const { rt, M, M0, n } = this;
+    const h = new Int32Array(rt.memory.buffer, this.header, FIELDS.length);
+    let n_upper = 0;
+    for (let s = 0; s < n; s++) if (level(s, M) > 0) n_upper++;
+    const l0 = n * (1 + M0);
+    const block = LEVELS * (1 + M);
+    const words = new Int32Array(l0 + n_upper * block);
+    words.set(new Int32Array(rt.memory.buffer, this.region.links0, l0));
+    words.set(new Int32Array(rt.memory.buffer, this.region.upper, n_upper * block), l0);
+    return { header: { n, d: this.d, M, entry: h[F.entry], max_level: h[F.max_level], n_upper }, words };
+  }
+
+  /** Take a snapshot's graph (of the same rows: the caller checks); false where it does not fit this graph. */
+  restore({ header, words }) {
+    const { M, M0, d } = this;
+    const { n } = header;
+    const l0 = n * (1 + M0);
+    const block = LEVELS * (1 + M);
+    if (header.M !== M || header.d !== d || words.length !== l0 + header.n_upper * block) return false;
+    if (this.capacity < n) this.#grow(n);
+    if (header.n_upper > this.n_upper) return false;
+    new Int32Array(this.rt.memory.buffer, this.region.links0, l0).set(words.subarray(0, l0));
+    new Int32Array(this.rt.memory.buffer, this.region.upper, header.n_upper * block).set(words.subarray(l0));
+    this.n = n;
+    this.#set({ n, entry: header.entry, max_level: header.max_level });
+    return true;
   }
 
   #set(fields) {

@@ -30,6 +30,7 @@ export class VectorScan {
     this.stage = kind === 'int8' ? rt.alloc(STAGE_ROWS * d * 4) : 0;
     this.rows = 0;
     this.rows_capacity = 0;
+    this.n = 0;
   }
 
   /** Bytes the copy takes in WASM memory. */
@@ -52,6 +53,7 @@ export class VectorScan {
       [lo, hi] = [0, n];
     }
     hi = Math.min(hi, n);
+    this.n = n; // rows the copy holds
     for (let s = lo; s < hi; s += STAGE_ROWS) {
       const m = Math.min(STAGE_ROWS, hi - s);
       if (this.kind === 'f32') {

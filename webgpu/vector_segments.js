@@ -33,11 +33,10 @@ export async function listSegments(dir) {
 }
 
 /**
- * Write a segment: under a temporary name, then moved to its final one (where the browser can move
+ * Write a segment (or, named, another file of the same format): under a temporary name, then moved to its final one (where the browser can move
  * files; elsewhere it is written in place and its checksum guards it). Quota errors name what is kept.
  */
-export async function writeSegment(dir, gen, bytes, n_kept) {
-  const name = `seg-${String(gen).padStart(12, '0')}.ivs`;
+export async function writeSegment(dir, gen, bytes, n_kept, name = `seg-${String(gen).padStart(12, '0')}.ivs`) {
   const tmp = `.tmp-${gen}-${Math.random().toString(36).slice(2)}`;
   let handle = null;
   try {

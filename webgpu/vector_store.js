@@ -44,6 +44,8 @@ const HNSW_EF = 64;
 const HNSW_M = 16;
 const HNSW_EF_CONSTRUCTION = 100;
 const TOUCHED_MAX = 4096; // changed slots tracked one by one; past this, as a range
+const GRAPH = /^hnsw-\d{12}\.graph$/;
+const graphName = (gen) => `hnsw-${String(gen).padStart(12, '0')}.graph`;
 // Lists scanned per query, of about sqrt(n). On 100k MiniLM vectors of real text, IVF's recall@10
 // was 0.91 / 0.95 / 0.98 at nprobe 8 / 16 / 32 (`inpage bench --suite search`), short of the exact
 // int8 scan's 1.0: 'flat' stays the default, and IVF is there for stores where speed matters more.
@@ -410,7 +412,7 @@ export class VectorStore {
     const scan = this.metric === 'l2' ? null : await this.#scan();
     if (scan) {
       // A filter may leave few rows near the query: filtered searches scan every row.
-      const graph = filtered ? null : this.#graph(scan);
+      const graph = filtered ? null : await this.#graph(scan);
       if (graph) {
         const exact = new TopK(limit); // the graph's candidates by their f32 vectors
         for (const slot of graph.search(q, Math.max(this.ef, limit * RERANK_PER_HIT, RERANK_MIN)).slots) exact.push(slot, this.#score(slot, q));
@@ -474,14 +476,46 @@ export class VectorStore {
     return this.scan;
   }
 
-  // The HNSW graph where this store uses one (built on first use, over every row), else null.
-  #graph(scan) {
+  // The HNSW graph where this store uses one, else null. On first use it is read from the folder
+  // where a stored graph matches the last segment applied (no write since it was saved), else built
+  // over every row and saved (a cache: a failed save only costs the next load a rebuild).
+  async #graph(scan) {
     if (scan.kind !== 'int8' || this.index !== 'hnsw') return null;
-    if (!this.graph) {
-      this.graph = new HnswGraph(scan, { M: HNSW_M, ef_construction: HNSW_EF_CONSTRUCTION });
-      this.graph.update(this.ids.length, { lo: 0, hi: this.ids.length });
+    if (this.graph) return this.graph;
+    const gen = this.gen;
+    const stored = this.dir ? await this.#readGraph(gen) : null;
+    if (this.graph) return this.graph; // another search made it meanwhile
+    // Rows written while the file was read: the stored graph is not theirs, and the scan's copy
+    // may not hold them yet; they reach both at the next search.
+    const n = Math.min(this.ids.length, scan.n);
+    const graph = new HnswGraph(scan, { M: HNSW_M, ef_construction: HNSW_EF_CONSTRUCTION });
+    graph.restored = stored !== null && this.gen === gen && stored.header.n === n && graph.restore(stored);
+    if (!graph.restored) {
+      graph.update(n, { lo: 0, hi: n });
+      if (this.dir && this.gen === gen) this.#saveGraph(graph, gen).catch(() => {});
     }
-    return this.graph;
+    this.graph = graph;
+    return graph;
+  }
+
+  async #readGraph(gen) {
+    try {
+      const file = await (await this.dir.getFileHandle(graphName(gen))).getFile();
+      const seg = await readSegment(new Uint8Array(await file.arrayBuffer()));
+      if (!seg || seg.header.kind !== 'hnsw' || seg.header.gen !== gen) return null;
+      return { header: seg.header, words: new Int32Array(seg.vectors.buffer, seg.vectors.byteOffset, seg.vectors.length) };
+    } catch {
+      return null; // none stored for this generation
+    }
+  }
+
+  async #saveGraph(graph, gen) {
+    const { header, words } = graph.snapshot();
+    const bytes = await encodeSegment({ ...header, kind: 'hnsw', gen, dims: words.length }, [new Float32Array(words.buffer)]);
+    await writeSegment(this.dir, gen, bytes, this.ids.length, graphName(gen));
+    for await (const [name] of this.dir.entries()) {
+      if (GRAPH.test(name) && name !== graphName(gen)) await this.dir.removeEntry(name).catch(() => {});
+    }
   }
 
   // The IVF partition where this store uses one (built on first use), else null.

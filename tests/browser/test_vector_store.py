@@ -126,3 +126,58 @@ def test_wasm_simd_search_ranks_as_a_full_scan(page, live_server, options):
     assert (r["index_bytes"] > 0) == (options.get("index") == "hnsw")
     assert r["checks"] == [True] * 4
     assert r["self"]
+
+
+def test_an_hnsw_graph_is_stored_and_read_back_until_the_next_write(page, live_server):
+    # The first search builds the graph and saves it beside the segments; a store opened on the same
+    # folder (a reload) reads it back instead of building, and answers the same. After a write the
+    # stored graph is another generation's: it is built again. A damaged graph file is not used.
+    page.goto(f"{live_server.url}/bench")
+    r = page.evaluate("""async () => {
+      const { VectorStore } = await import('/webgpu/vector_store.js');
+      const { seededRandom } = await import('/webgpu/sampler.js');
+      const rand = seededRandom(11);
+      const vec = () => Float32Array.from({ length: 64 }, () => rand() - 0.5);
+      const name = 'g' + Math.random().toString(36).slice(2);
+      const open = () => new VectorStore({ dimensions: 64, metric: 'dot', storagePath: `graphs/${name}`, index: 'hnsw' });
+      const dir = async () => (await (await navigator.storage.getDirectory()).getDirectoryHandle('graphs')).getDirectoryHandle(name);
+      const graphFile = async () => {
+        for (let i = 0; i < 200; i++) {
+          for await (const [n, h] of (await dir()).entries()) if (n.endsWith('.graph')) return h;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return null;
+      };
+      const queries = Array.from({ length: 5 }, vec);
+      const top = async (s) => { const out = []; for (const q of queries) out.push((await s.search(q, { limit: 10 })).map((h) => h.id)); return JSON.stringify(out); };
+      const a = open();
+      await a.upsert(Array.from({ length: 3000 }, (_, i) => ({ id: `v${i}`, vector: vec() })));
+      const first = await top(a);
+      const built = a.graph.restored;
+      const saved = (await graphFile())?.name;
+      a.close();
+      const b = open();
+      const again = await top(b);
+      const restored = b.graph.restored;
+      await b.upsert([{ id: 'new', vector: vec() }]);
+      b.close();
+      const c = open();
+      await top(c);
+      const after_write = c.graph.restored;
+      c.close();
+      await new Promise((r) => setTimeout(r, 500));
+      const file = await graphFile();
+      const bytes = new Uint8Array(await (await file.getFile()).arrayBuffer());
+      bytes[bytes.length >> 1] ^= 0xff;
+      const w = await file.createWritable();
+      await w.write(bytes);
+      await w.close();
+      const d = open();
+      const damaged = await top(d);
+      return { built, saved, restored, same: first === again, after_write, damaged_restored: d.graph.restored, newer: file.name,
+               damaged_ok: JSON.parse(damaged).length === 5 };
+    }""")
+    assert r["built"] is False and r["saved"].endswith(".graph")
+    assert r["restored"] is True and r["same"]
+    assert r["after_write"] is False and r["newer"] != r["saved"]
+    assert r["damaged_restored"] is False and r["damaged_ok"]
