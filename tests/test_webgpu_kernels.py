@@ -122,6 +122,22 @@ def results(tmp_path_factory):
                   {"parts": [{"buffer": "g", "rows": 19, "type": int(Q.Q4_K)}, {"buffer": "u", "rows": 19, "type": int(Q.Q6_K)}],
                    "n_cols": 512, "n_tokens": n_tok, "x_stride": 512, "out_stride": 19, "mode": "swiglu"}, "out", check_swiglu)
 
+    # GELU epilogue with a bias (an encoder's feed-forward): F16 weights, 21 rows; 11 tokens and 1.
+    # The erf form, to the WGSL erf's 1.5e-7.
+    from math import erf
+    w_raw, w = random_rows(Q.F16, 21, 96, rng)
+    bias = rng.standard_normal(21).astype(np.float32)
+    for n_tok in (11, 1):
+        x = rng.standard_normal((n_tok, 96)).astype(np.float32)
+        v = x.astype(np.float64) @ w.T + bias
+        gelu = 0.5 * v * (1 + np.vectorize(erf)(v / np.sqrt(2)))
+
+        def check_gelu(get, extras, expected=gelu, n_tok=n_tok):
+            assert_close(f"matvec gelu x{n_tok}", expected, get(np.float32).reshape(n_tok, 21), 1e-4, 1e-4)
+        cases.add("matvec", {"w": w_raw, "x": x, "bias": bias, "out": np.zeros((n_tok, 21), np.float32)},
+                  {"parts": [{"buffer": "w", "rows": 21, "type": int(Q.F16)}], "n_cols": 96, "n_tokens": n_tok,
+                   "x_stride": 96, "out_stride": 21, "mode": "gelu"}, "out", check_gelu)
+
     # Embedding lookup from a Q8_0 table split across two bindings.
     raw, table = random_rows(Q.Q8_0, 41, 64, rng)
     tokens = [40, 0, 17, 23, 17]
@@ -196,6 +212,42 @@ def results(tmp_path_factory):
         assert_close("attention", expected, get(np.float32).reshape(n, 6, 64), 1e-4, 1e-5)
     cases.add("attention", {"qkv": qkv, "k_cache": kc, "v_cache": vc, "out": np.zeros((n, 6, 64), np.float32)},
               {"config": cfg, "n_ctx": n_ctx, "pos0": pos0, "n": n}, "out", check_attention)
+
+    # Attention within packed sequences (an encoder): rows [0, 5), [5, 6) and [6, 13) are three
+    # sequences whose keys sit at cache positions pos0 + row; each row sees its own sequence only.
+    cfg = {"n_heads": 4, "n_kv_heads": 4, "head_dim": 32, "n_rot": 0, "rope_neox": False}
+    seqs, pos0, n_ctx = [(0, 5), (5, 1), (6, 7)], 3, 20
+    n_rows = 13
+    qkv = rng.standard_normal((n_rows, 12 * 32)).astype(np.float32)
+    kc = rng.standard_normal((4, n_ctx, 32)).astype(np.float32) * 2
+    vc = rng.standard_normal((4, n_ctx, 32)).astype(np.float32)
+    segments = np.array([[f, r] for f, r in seqs for _ in range(r)], np.uint32)
+    expected_seg = np.zeros((n_rows, 4, 32))
+    for f, r in seqs:
+        for t in range(f, f + r):
+            for h in range(4):
+                keys = slice(pos0 + f, pos0 + f + r)
+                s = kc[h, keys] @ qkv[t, h * 32:(h + 1) * 32] / np.sqrt(32)
+                p = np.exp(s - s.max())
+                expected_seg[t, h] = (p / p.sum()) @ vc[h, keys]
+
+    def check_segments(get, extras, expected=expected_seg):
+        assert_close("attention within sequences", expected, get(np.float32).reshape(n_rows, 4, 32), 1e-4, 1e-5)
+    cases.add("attention", {"qkv": qkv, "k_cache": kc, "v_cache": vc, "out": np.zeros((n_rows, 4, 32), np.float32),
+                            "segments": segments}, {"config": cfg, "n_ctx": n_ctx, "pos0": pos0, "n": n_rows}, "out", check_segments)
+
+    # LayerNorm in place: 5 rows of 300 (not a multiple of the workgroup), one constant row (zero
+    # variance: the bias alone), one of large magnitude.
+    x = rng.standard_normal((5, 300)).astype(np.float32)
+    x[1] = 3.0
+    x[3] *= 1e3
+    w, b = rng.standard_normal(300).astype(np.float32), rng.standard_normal(300).astype(np.float32)
+    mean, var = x.astype(np.float64).mean(1, keepdims=True), x.astype(np.float64).var(1, keepdims=True)
+    expected_ln = (x - mean) / np.sqrt(var + 1e-12) * w + b
+
+    def check_layernorm(get, extras, expected=expected_ln):
+        assert_close("layernorm", expected, get(np.float32).reshape(5, 300), 1e-4, 1e-4)
+    cases.add("layernorm", {"out": x, "weight": w, "bias": b}, {"cols": 300, "n": 5, "eps": 1e-12}, "out", check_layernorm)
 
     # Arg-max: 3 rows of 1000, the first of two equal maxima wins.
     logits = rng.standard_normal((3, 1000)).astype(np.float32)

@@ -9,6 +9,7 @@ import { Argmax } from '../webgpu/backends/webgpu/argmax.js';
 import { Attention } from '../webgpu/backends/webgpu/attention.js';
 import { requestDevice } from '../webgpu/backends/webgpu/device.js';
 import { Dispatcher } from '../webgpu/backends/webgpu/dispatcher.js';
+import { LayerNorm } from '../webgpu/backends/webgpu/layernorm.js';
 import { MODE, QuantMatvec } from '../webgpu/backends/webgpu/quant_matvec.js';
 import { RMSNorm } from '../webgpu/backends/webgpu/rmsnorm.js';
 import { RopeStore } from '../webgpu/backends/webgpu/rope_store.js';
@@ -22,6 +23,7 @@ const { device, description } = await requestDevice(gpu);
 const k = {
   matvec: await QuantMatvec.create(device, description), rmsnorm: await RMSNorm.create(device),
   rope: await RopeStore.create(device), attention: await Attention.create(device), argmax: await Argmax.create(device),
+  layernorm: await LayerNorm.create(device),
 };
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
@@ -54,7 +56,9 @@ for (const [i, c] of cases.entries()) {
       cs: { buffer: d.arena, offset: 0 }, n_ctx: a.n_ctx, pos0: a.pos0, n: a.n }));
   } else if (c.kernel === 'attention') {
     d.dispatch(k.attention.call({ key: 'case', c: a.config, qkv: buf.qkv, k_cache: buf.k_cache, v_cache: buf.v_cache, out: buf.out,
-      n_ctx: a.n_ctx, pos0: a.pos0, n: a.n }));
+      n_ctx: a.n_ctx, pos0: a.pos0, n: a.n, segments: buf.segments ?? null }));
+  } else if (c.kernel === 'layernorm') {
+    d.dispatch(k.layernorm.call({ key: 'case', x: buf.out, weight: buf.weight, bias: buf.bias, cols: a.cols, n: a.n, eps: a.eps }));
   } else if (c.kernel === 'argmax') {
     d.dispatch(k.argmax.call({ key: 'case', logits: buf.logits, ids: buf.out, n: a.n, m: a.m }));
   } else {

@@ -12,18 +12,20 @@ export const MAX_HEAD_DIM = 128; // WG in the WGSL
 
 export class Attention {
   static async create(device) {
-    return new Attention(await computePipeline(device, 'attention.wgsl'));
+    return new Attention(await computePipeline(device, 'attention.wgsl'), device);
   }
 
-  constructor(pipeline) {
+  constructor(pipeline, device) {
     this.pipeline = pipeline;
+    // Bound as `segments` by causal calls, which never read it.
+    this.no_segments = device.createBuffer({ label: 'no segments', size: 8, usage: GPUBufferUsage.STORAGE });
   }
 
   /**
    * segments: null (causal), or a buffer of [first row, rows] per token (u32 pairs) for
    * bidirectional attention within each sequence.
    */
-  call({ key, c, qkv, k_cache, v_cache, out, n_ctx, pos0, n, segments = null, dummy }) {
+  call({ key, c, qkv, k_cache, v_cache, out, n_ctx, pos0, n, segments = null }) {
     if (c.head_dim > MAX_HEAD_DIM) throw new Error(`head_dim ${c.head_dim} is more than the attention kernel's ${MAX_HEAD_DIM}`);
     if (c.n_heads % c.n_kv_heads) throw new Error(`n_heads ${c.n_heads} is not a multiple of n_kv_heads ${c.n_kv_heads}`);
     return {
@@ -31,7 +33,7 @@ export class Attention {
       params: { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim, n_ctx, pos0,
         q_stride: (c.n_heads + 2 * c.n_kv_heads) * c.head_dim, out_stride: c.n_heads * c.head_dim, scale: 1 / Math.sqrt(c.head_dim),
         causal: segments ? 0 : 1 },
-      bindings: [[1, qkv], [2, k_cache], [3, v_cache], [4, out], [5, segments ?? dummy]],
+      bindings: [[1, qkv], [2, k_cache], [3, v_cache], [4, out], [5, segments ?? this.no_segments]],
       groups: [c.n_heads, n, 1],
     };
   }

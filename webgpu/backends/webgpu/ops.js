@@ -282,7 +282,7 @@ export class WebGPUOps {
     }
     this.#run(this.k.attention.call({ key: `attention:${l}`, c: this.c, qkv: this.buf.qkv, k_cache: this.kv[l].k,
       v_cache: this.kv[l].v, out: this.buf.att, n_ctx: this.n_ctx, pos0: this.pos0, n,
-      segments: segments ? this.segments : null, dummy: this.segments }));
+      segments: segments ? this.segments : null }));
   }
 
   async logits(m) {
