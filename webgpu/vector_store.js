@@ -54,7 +54,7 @@ const IVF_NPROBE = 32;
 export class VectorStore {
   /**
    * @param {{dimensions: number, metric?: 'cosine'|'dot'|'l2', storagePath?: string|null,
-   *          directory?: FileSystemDirectoryHandle, quantize?: 'int8'|'none', index?: 'flat'|'ivf',
+   *          directory?: FileSystemDirectoryHandle, quantize?: 'int8'|'none', index?: 'flat'|'hnsw'|'ivf',
    *          nprobe?: number, ef?: number}} options
    *   storagePath: a folder path under `directory` (default: the origin-private file system's root);
    *   null keeps the store in memory only. quantize: what the scan reads (see above). index: 'flat'
