@@ -3,7 +3,11 @@
 // the store's changes slot by slot (a changed or appended slot is re-linked; removed slots past n
 // are skipped), and answers the ef nearest rows by int8 similarity, which the store re-ranks in
 // f32. A slot's level is a fixed function of its number, so a graph rebuilt from the same rows is
-// the same graph, and a snapshot (the lists alone) restores it.
+// the same graph, and a snapshot (the lists alone) restores it: saved beside the store's segments,
+// in their checksummed format, one file per generation of the store (readGraphFile, saveGraphFile).
+
+import { quantizeQuery } from './vector_scan.js';
+import { encodeSegment, readSegment, writeSegment } from './vector_segments.js';
 
 const LEVELS = 8; // HNSW_LEVELS in vector_hnsw.c
 const EF_MAX = 2048; // HNSW_EF_MAX
@@ -68,16 +72,9 @@ export class HnswGraph {
   /** The ef rows nearest q (Float32Array of d) by int8 similarity: {slots: Int32Array, sims: Float32Array}, nearest first. */
   search(q, ef) {
     const { rt, d } = this;
-    let amax = 0;
-    for (let i = 0; i < d; i++) amax = Math.max(amax, Math.abs(q[i]));
-    const inv = amax > 0 ? 127 / amax : 0;
-    const codes = new Int8Array(rt.memory.buffer, this.q, d);
-    for (let i = 0; i < d; i++) {
-      const c = q[i] * inv;
-      codes[i] = Math.trunc(c + (c < 0 ? -0.5 : 0.5));
-    }
+    const q_scale = quantizeQuery(q, new Int8Array(rt.memory.buffer, this.q, d));
     this.#set({ codes: this.scan.data, scales: this.scan.scales });
-    const k = rt.k.hnsw_search(this.header, this.q, amax / 127, Math.min(ef, EF_MAX), this.out_slots, this.out_sims);
+    const k = rt.k.hnsw_search(this.header, this.q, q_scale, Math.min(ef, EF_MAX), this.out_slots, this.out_sims);
     return { slots: new Int32Array(rt.memory.buffer, this.out_slots, k).slice(), sims: rt.f32(this.out_sims, k).slice() };
   }
 
@@ -164,4 +161,29 @@ export function level(slot, M) {
   h = (h ^ (h >>> 16)) >>> 0;
   const u = (h + 1) / 4294967296;
   return Math.min(LEVELS, Math.floor(-Math.log(u) / Math.log(M)));
+}
+
+const GRAPH = /^hnsw-\d{12}\.graph$/;
+const graphName = (gen) => `hnsw-${String(gen).padStart(12, '0')}.graph`;
+
+/** The snapshot saved for generation gen of the store in dir: {header, words}, or null (none, or damaged). */
+export async function readGraphFile(dir, gen) {
+  try {
+    const file = await (await dir.getFileHandle(graphName(gen))).getFile();
+    const seg = await readSegment(new Uint8Array(await file.arrayBuffer()));
+    if (!seg || seg.header.kind !== 'hnsw' || seg.header.gen !== gen) return null;
+    return { header: seg.header, words: new Int32Array(seg.vectors.buffer, seg.vectors.byteOffset, seg.vectors.length) };
+  } catch {
+    return null; // none stored for this generation
+  }
+}
+
+/** Save graph as generation gen's snapshot (written, then moved into place); older ones are removed. */
+export async function saveGraphFile(dir, graph, gen, n_kept) {
+  const { header, words } = graph.snapshot();
+  const bytes = await encodeSegment({ ...header, kind: 'hnsw', gen, dims: words.length }, [new Float32Array(words.buffer)]);
+  await writeSegment(dir, gen, bytes, n_kept, graphName(gen));
+  for await (const [name] of dir.entries()) {
+    if (GRAPH.test(name) && name !== graphName(gen)) await dir.removeEntry(name).catch(() => {});
+  }
 }

@@ -7,6 +7,21 @@
 
 const STAGE_ROWS = 4096; // f32 rows quantized per kernel call (the staging area's size)
 
+/**
+ * A query's int8 codes (into `codes`, an Int8Array of its length), quantized as quantize_i8_rows
+ * quantizes rows (one scale, ties away from zero); returns the scale.
+ */
+export function quantizeQuery(q, codes) {
+  let amax = 0;
+  for (let i = 0; i < q.length; i++) amax = Math.max(amax, Math.abs(q[i]));
+  const inv = amax > 0 ? 127 / amax : 0;
+  for (let i = 0; i < q.length; i++) {
+    const c = q[i] * inv;
+    codes[i] = Math.trunc(c + (c < 0 ? -0.5 : 0.5));
+  }
+  return amax / 127;
+}
+
 export class VectorScan {
   /** A scan over d-dimensional rows, or null where the kernels do not load (node without them). */
   static async create(d, kind) {
@@ -76,16 +91,12 @@ export class VectorScan {
       rt.k.dot_rows(this.data, this.q, this.scores, n, d);
       return rt.f32(this.scores, n);
     }
-    let amax = 0;
-    for (let i = 0; i < d; i++) amax = Math.max(amax, Math.abs(q[i]));
-    const inv = amax > 0 ? 127 / amax : 0;
     const q_abs = new Int8Array(rt.memory.buffer, this.q_abs, d);
     const q_neg = new Int8Array(rt.memory.buffer, this.q_neg, d);
+    const q_scale = quantizeQuery(q, q_abs);
     for (let i = 0; i < d; i++) {
-      const c = q[i] * inv;
-      const code = Math.trunc(c + (c < 0 ? -0.5 : 0.5));
-      q_abs[i] = Math.abs(code);
-      q_neg[i] = code < 0 ? -1 : 0;
+      q_neg[i] = q_abs[i] < 0 ? -1 : 0;
+      q_abs[i] = Math.abs(q_abs[i]);
     }
     let rows_ptr = 0;
     if (rows) {
@@ -97,7 +108,7 @@ export class VectorScan {
       rows_ptr = this.rows;
       n = rows.length;
     }
-    rt.k.dot_i8_rows(this.data, this.scales, this.q_abs, this.q_neg, amax / 127, rows_ptr, n, d, this.scores);
+    rt.k.dot_i8_rows(this.data, this.scales, this.q_abs, this.q_neg, q_scale, rows_ptr, n, d, this.scores);
     return rt.f32(this.scores, n);
   }
 }

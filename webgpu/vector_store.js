@@ -20,7 +20,7 @@
 
 import { BM25 } from './bm25.js';
 import { compileFilter } from './vector_filter.js';
-import { HnswGraph } from './vector_hnsw.js';
+import { HnswGraph, readGraphFile, saveGraphFile } from './vector_hnsw.js';
 import { IvfPartition } from './vector_ivf.js';
 import { VectorScan } from './vector_scan.js';
 import { VectorStoreError, encodeSegment, listSegments, openFolder, readSegment, writeSegment } from './vector_segments.js';
@@ -44,8 +44,6 @@ const HNSW_EF = 64;
 const HNSW_M = 16;
 const HNSW_EF_CONSTRUCTION = 100;
 const TOUCHED_MAX = 4096; // changed slots tracked one by one; past this, as a range
-const GRAPH = /^hnsw-\d{12}\.graph$/;
-const graphName = (gen) => `hnsw-${String(gen).padStart(12, '0')}.graph`;
 // Lists scanned per query, of about sqrt(n). On 100k MiniLM vectors of real text, IVF's recall@10
 // was 0.91 / 0.95 / 0.98 at nprobe 8 / 16 / 32 (`inpage bench --suite search`), short of the exact
 // int8 scan's 1.0: 'flat' stays the default, and IVF is there for stores where speed matters more.
@@ -483,7 +481,7 @@ export class VectorStore {
     if (scan.kind !== 'int8' || this.index !== 'hnsw') return null;
     if (this.graph) return this.graph;
     const gen = this.gen;
-    const stored = this.dir ? await this.#readGraph(gen) : null;
+    const stored = this.dir ? await readGraphFile(this.dir, gen) : null;
     if (this.graph) return this.graph; // another search made it meanwhile
     // Rows written while the file was read: the stored graph is not theirs, and the scan's copy
     // may not hold them yet; they reach both at the next search.
@@ -492,30 +490,10 @@ export class VectorStore {
     graph.restored = stored !== null && this.gen === gen && stored.header.n === n && graph.restore(stored);
     if (!graph.restored) {
       graph.update(n, { lo: 0, hi: n });
-      if (this.dir && this.gen === gen) this.#saveGraph(graph, gen).catch(() => {});
+      if (this.dir && this.gen === gen) saveGraphFile(this.dir, graph, gen, this.ids.length).catch(() => {});
     }
     this.graph = graph;
     return graph;
-  }
-
-  async #readGraph(gen) {
-    try {
-      const file = await (await this.dir.getFileHandle(graphName(gen))).getFile();
-      const seg = await readSegment(new Uint8Array(await file.arrayBuffer()));
-      if (!seg || seg.header.kind !== 'hnsw' || seg.header.gen !== gen) return null;
-      return { header: seg.header, words: new Int32Array(seg.vectors.buffer, seg.vectors.byteOffset, seg.vectors.length) };
-    } catch {
-      return null; // none stored for this generation
-    }
-  }
-
-  async #saveGraph(graph, gen) {
-    const { header, words } = graph.snapshot();
-    const bytes = await encodeSegment({ ...header, kind: 'hnsw', gen, dims: words.length }, [new Float32Array(words.buffer)]);
-    await writeSegment(this.dir, gen, bytes, this.ids.length, graphName(gen));
-    for await (const [name] of this.dir.entries()) {
-      if (GRAPH.test(name) && name !== graphName(gen)) await this.dir.removeEntry(name).catch(() => {});
-    }
   }
 
   // The IVF partition where this store uses one (built on first use), else null.
