@@ -147,6 +147,8 @@ def _order(p: Planned):
 
 def _transform(cfg: hf_arch.HFConfig, p: Planned) -> np.ndarray:
     x = p.source.load()
+    if cfg.arch.norm_plus_one and p.gguf_name.endswith("norm.weight"):
+        x = x.astype(np.float32) + 1.0
     if cfg.arch.permute_qk:
         part = p.gguf_name.split(".")[2] if p.gguf_name.startswith("blk.") else ""
         if part == "attn_q":

@@ -21,6 +21,7 @@ class Arch:
     gguf_arch: str
     family: str
     permute_qk: bool            # HF rotates (i, i + head_dim/2) pairs; llama.cpp's "llama" rope rotates (2i, 2i + 1)
+    norm_plus_one: bool = False  # Gemma's RMSNorm multiplies by (1 + w); llama.cpp stores 1 + w
 
 
 ARCHS = (
@@ -28,8 +29,14 @@ ARCHS = (
     # llama.cpp converts Mistral to its "llama" architecture: same graph, same rope.
     Arch(("MistralForCausalLM",), "mistral", "llama", "llama", True),
     Arch(("Qwen2ForCausalLM",), "qwen2", "qwen2", "llama", False),
+    Arch(("Qwen3ForCausalLM",), "qwen3", "qwen3", "qwen3", False),
+    Arch(("Phi3ForCausalLM",), "phi3", "phi3", "phi3", False),
+    Arch(("GemmaForCausalLM",), "gemma", "gemma", "gemma", False, True),
+    Arch(("Gemma2ForCausalLM",), "gemma2", "gemma2", "gemma2", False, True),
+    Arch(("Gemma3ForCausalLM",), "gemma3_text", "gemma3", "gemma3", False, True),
     Arch(("BertModel", "BertForMaskedLM"), "bert", "bert", "bert", False),
 )
+DECODER_FAMILIES = {"llama", "qwen3", "phi3", "gemma", "gemma2", "gemma3"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,9 @@ class HFConfig:
     tied: bool
     type_vocab_size: int
     name: str | None
+    n_rot: int = 0
+    # Architecture keys written as {arch}.KEY (Gemma 2's soft-caps, sliding windows, rope scaling).
+    extra: tuple[tuple[str, object], ...] = ()
 
 
 def read_config(path: Path) -> HFConfig:
@@ -77,22 +87,70 @@ def _parse(arch: Arch, c: dict) -> HFConfig:
         if c.get("hidden_act", "gelu") != "gelu" or c.get("position_embedding_type", "absolute") != "absolute":
             raise ModelError("config.json: only BERT with gelu and absolute positions is supported",
                              f"this one has {c.get('hidden_act')} and {c.get('position_embedding_type')}")
-    elif c.get("rope_scaling"):
-        raise ModelError(f"config.json: rope_scaling {c['rope_scaling'].get('rope_type', c['rope_scaling'].get('type'))!r} "
-                         "is not supported yet", "use a model without rope scaling (Llama 2/3, Mistral, Qwen2, SmolLM)")
+    elif c.get("rope_scaling") and not (arch.gguf_arch == "gemma3" and _rope_type(c) == "linear"):
+        raise ModelError(f"config.json: rope_scaling {_rope_type(c)!r} is not supported yet",
+                         "use a model without rope scaling (Llama 2/3, Mistral, Qwen2/3, Phi-3 4k, Gemma, SmolLM)")
     dim, n_heads = int(c["hidden_size"]), int(c["num_attention_heads"])
     n_kv_heads = int(c.get("num_key_value_heads") or n_heads)
     if n_heads % n_kv_heads:
         raise ModelError(f"config.json: {n_heads} attention heads cannot share {n_kv_heads} key/value heads",
                          "num_attention_heads must be a multiple of num_key_value_heads")
+    head_dim = int(c.get("head_dim") or dim // n_heads)
+    n_layers = int(c["num_hidden_layers"])
     return HFConfig(
-        arch=arch, n_layers=int(c["num_hidden_layers"]), dim=dim, hidden_dim=int(c["intermediate_size"]),
-        n_heads=n_heads, n_kv_heads=n_kv_heads, head_dim=int(c.get("head_dim") or dim // n_heads),
+        arch=arch, n_layers=n_layers, dim=dim, hidden_dim=int(c["intermediate_size"]),
+        n_heads=n_heads, n_kv_heads=n_kv_heads, head_dim=head_dim,
+        n_rot=int(head_dim * float(c.get("partial_rotary_factor", 1.0))) // 2 * 2,
+        extra=tuple(_extra(arch, c, n_layers, dim, n_heads, head_dim).items()),
         vocab_size=int(c["vocab_size"]), context_length=int(c["max_position_embeddings"]),
         norm_eps=float(c["layer_norm_eps"] if arch.family == "bert" else c["rms_norm_eps"]),
-        rope_theta=float(c.get("rope_theta", 10000.0)), tied=bool(c.get("tie_word_embeddings", arch.family == "bert")),
+        rope_theta=float(c.get("rope_theta", 10000.0)), tied=bool(c.get("tie_word_embeddings", arch.family == "bert" or arch.norm_plus_one)),
         type_vocab_size=int(c.get("type_vocab_size", 2)), name=c.get("_name_or_path") or None,
     )
+
+
+def _rope_type(c: dict) -> str | None:
+    r = c.get("rope_scaling") or {}
+    return r.get("rope_type", r.get("type"))
+
+
+def _extra(arch: Arch, c: dict, n_layers: int, dim: int, n_heads: int, head_dim: int) -> dict[str, object]:
+    """Architecture keys beyond the shapes. Where llama.cpp fixes a value per architecture (the
+    sliding-window layer pattern, Gemma 3's local rope base, the query scale) rather than reading
+    it, a config.json that says otherwise is refused: the GGUF could not carry it."""
+    g = arch.gguf_arch
+    out: dict[str, object] = {}
+    if arch.family in ("gemma", "gemma2", "gemma3"):
+        act = c.get("hidden_activation") or c.get("hidden_act") or "gelu_pytorch_tanh"
+        if act not in ("gelu_pytorch_tanh", "gelu"):
+            raise ModelError(f"config.json: Gemma with activation {act!r} is not supported", "Gemma uses gelu_pytorch_tanh")
+    if g in ("gemma2", "gemma3"):
+        scalar = c.get("query_pre_attn_scalar", head_dim)
+        want = dim / n_heads if n_layers == {"gemma2": 46, "gemma3": 62}[g] else head_dim
+        if abs(float(scalar) - want) > 1e-6:
+            raise ModelError(f"config.json: query_pre_attn_scalar {scalar} differs from the {want:g} llama.cpp uses "
+                             f"for {n_layers}-layer {g}", "this checkpoint cannot be expressed in GGUF")
+        if c.get("sliding_window"):
+            out["attention.sliding_window"] = int(c["sliding_window"])
+    if g == "gemma2":
+        for key in ("attn_logit_softcapping", "final_logit_softcapping"):
+            if c.get(key):
+                out[key] = float(c[key])
+    if g == "gemma3":
+        if c.get("attn_logit_softcapping") or c.get("final_logit_softcapping"):
+            raise ModelError("config.json: Gemma 3 with soft-capping is not supported", "llama.cpp runs Gemma 3 without it")
+        pattern = c.get("sliding_window_pattern", 6)
+        types = c.get("layer_types")
+        slides = [t == "sliding_attention" for t in types] if types else [(i + 1) % pattern != 0 for i in range(n_layers)]
+        if slides != [i % 6 < 5 for i in range(n_layers)]:
+            raise ModelError("config.json: Gemma 3 sliding layers other than five of every six are not supported",
+                             "llama.cpp fixes the pattern at 6")
+        if float(c.get("rope_local_base_freq", 10000.0)) != 10000.0:
+            raise ModelError("config.json: Gemma 3 local rope base other than 10000 is not supported", "llama.cpp fixes it")
+        if _rope_type(c) == "linear":
+            out["rope.scaling.type"] = "linear"
+            out["rope.scaling.factor"] = float(c["rope_scaling"]["factor"])
+    return out
 
 
 def expected_shapes(cfg: HFConfig) -> dict[str, tuple[int, ...]]:
@@ -113,18 +171,26 @@ def expected_shapes(cfg: HFConfig) -> dict[str, tuple[int, ...]]:
     return {
         "token_embd.weight": (cfg.vocab_size, d), "output.weight": (cfg.vocab_size, d), "output_norm.weight": (d,),
         "blk.{bid}.attn_norm.weight": (d,), "blk.{bid}.ffn_norm.weight": (d,),
+        "blk.{bid}.attn_q_norm.weight": (hd,), "blk.{bid}.attn_k_norm.weight": (hd,),
+        "blk.{bid}.post_attention_norm.weight": (d,), "blk.{bid}.post_ffw_norm.weight": (d,),
+        "blk.{bid}.attn_qkv.weight": (q + 2 * kv, d),
         "blk.{bid}.attn_q.weight": (q, d), "blk.{bid}.attn_k.weight": (kv, d), "blk.{bid}.attn_v.weight": (kv, d),
         "blk.{bid}.attn_q.bias": (q,), "blk.{bid}.attn_k.bias": (kv,), "blk.{bid}.attn_v.bias": (kv,),
         "blk.{bid}.attn_output.weight": (d, q),
-        "blk.{bid}.ffn_gate.weight": (h, d), "blk.{bid}.ffn_up.weight": (h, d), "blk.{bid}.ffn_down.weight": (d, h),
+        "blk.{bid}.ffn_gate.weight": (h, d), "blk.{bid}.ffn_down.weight": (d, h),
+        "blk.{bid}.ffn_up.weight": (2 * h, d) if cfg.arch.family == "phi3" else (h, d),
     }
 
 
 def required(cfg: HFConfig) -> list[str]:
     """GGUF names every checkpoint of this config must hold (biases are optional for llama, required for BERT)."""
-    names = [n for n in expected_shapes(cfg) if cfg.arch.family == "bert" or not n.endswith(".bias")]
-    if cfg.arch.family == "llama" and cfg.tied:
-        names.remove("output.weight")
+    from .tensor_names import TABLES
+    if cfg.arch.family == "bert":
+        names = list(expected_shapes(cfg))
+    else:
+        names = [n for n in TABLES[cfg.arch.family].values() if not n.endswith(".bias")]
+        if cfg.tied and "output.weight" in names:
+            names.remove("output.weight")
     return [n.format(bid=i) for n in names for i in (range(cfg.n_layers) if "{bid}" in n else [0])]
 
 
@@ -144,7 +210,14 @@ def add_metadata(writer: gguf.GGUFWriter, cfg: HFConfig, pooling: int | None) ->
     writer.add_head_count_kv(cfg.n_kv_heads)
     writer.add_layer_norm_rms_eps(cfg.norm_eps)
     writer.add_rope_freq_base(cfg.rope_theta)
-    writer.add_rope_dimension_count(cfg.head_dim)
+    writer.add_rope_dimension_count(cfg.n_rot or cfg.head_dim)
+    for key, value in cfg.extra:
+        if isinstance(value, str):
+            writer.add_string(f"{cfg.arch.gguf_arch}.{key}", value)
+        elif isinstance(value, int):
+            writer.add_uint32(f"{cfg.arch.gguf_arch}.{key}", value)
+        else:
+            writer.add_float32(f"{cfg.arch.gguf_arch}.{key}", value)
     writer.add_vocab_size(cfg.vocab_size)
     if cfg.head_dim != cfg.dim // cfg.n_heads:
         writer.add_key_length(cfg.head_dim)

@@ -50,11 +50,38 @@ BERT = {
     "encoder.layer.{bid}.output.LayerNorm.bias": "blk.{bid}.layer_output_norm.bias",
 }
 
-TABLES = {"llama": LLAMA, "bert": BERT}
-# Prefixes some checkpoints put before the names above (BertForMaskedLM saves "bert.").
-PREFIXES = {"llama": (), "bert": ("bert.",)}
+# Qwen3: llama's names and a norm of each q and k head.
+QK_NORM = {
+    "model.layers.{bid}.self_attn.q_norm.weight": "blk.{bid}.attn_q_norm.weight",
+    "model.layers.{bid}.self_attn.k_norm.weight": "blk.{bid}.attn_k_norm.weight",
+}
+QWEN3 = {**{k: v for k, v in LLAMA.items() if ".bias" not in k}, **QK_NORM}
+
+# Phi-3 keeps q|k|v and gate|up fused, as llama.cpp does.
+PHI3 = {
+    **{k: v for k, v in LLAMA.items() if not re.search(r"\.(q_proj|k_proj|v_proj|gate_proj|up_proj)\.", k)},
+    "model.layers.{bid}.self_attn.qkv_proj.weight": "blk.{bid}.attn_qkv.weight",
+    "model.layers.{bid}.mlp.gate_up_proj.weight": "blk.{bid}.ffn_up.weight",
+}
+
+# Gemma: llama's names without biases or a separate head (the embeddings are tied).
+GEMMA = {k: v for k, v in LLAMA.items() if ".bias" not in k and k != "lm_head.weight"}
+# Gemma 2: norms before and after attention and the feed-forward; post_attention_layernorm is
+# a post-norm here, not llama's pre-feed-forward norm.
+GEMMA2 = {
+    **{k: v for k, v in GEMMA.items() if "post_attention_layernorm" not in k},
+    "model.layers.{bid}.post_attention_layernorm.weight": "blk.{bid}.post_attention_norm.weight",
+    "model.layers.{bid}.pre_feedforward_layernorm.weight": "blk.{bid}.ffn_norm.weight",
+    "model.layers.{bid}.post_feedforward_layernorm.weight": "blk.{bid}.post_ffw_norm.weight",
+}
+GEMMA3 = {**GEMMA2, **QK_NORM}
+
+TABLES = {"llama": LLAMA, "bert": BERT, "qwen3": QWEN3, "phi3": PHI3, "gemma": GEMMA, "gemma2": GEMMA2, "gemma3": GEMMA3}
+# Prefixes some checkpoints put before the names above (BertForMaskedLM saves "bert."; Gemma 3's
+# multimodal checkpoints keep the text model under "language_model.").
+PREFIXES = {"bert": ("bert.",), "gemma3": ("language_model.",)}
+_ROTARY = r"model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq"
 SKIP = {
-    "llama": (r"model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq",),
     "bert": (r"embeddings\.position_ids", r"pooler\..*", r"cls\..*"),
 }
 
@@ -72,10 +99,10 @@ _COMPILED = {family: _compile(t) for family, t in TABLES.items()}
 
 def gguf_name(family: str, hf_name: str) -> str | None:
     """GGUF name of HF_NAME; "" when the tensor is skipped on purpose; None when it is unknown."""
-    for prefix in PREFIXES[family]:
+    for prefix in PREFIXES.get(family, ()):
         if hf_name.startswith(prefix):
             hf_name = hf_name[len(prefix):]
-    if any(re.fullmatch(p, hf_name) for p in SKIP[family]):
+    if any(re.fullmatch(p, hf_name) for p in SKIP.get(family, (_ROTARY,))):
         return ""
     for pattern, gg in _COMPILED[family]:
         if m := pattern.match(hf_name):

@@ -1,6 +1,7 @@
 """Hugging Face checkpoints and ONNX exports for the converter tests, written without torch.
 
-- tiny_llama_dir: a random llama/qwen2 model with a byte-level BPE tokenizer, any head counts;
+- tiny_llama_dir: a random decoder (llama, qwen2, qwen3, phi3, gemma, gemma2, gemma3) with a
+  byte-level BPE tokenizer, any head counts;
 - export_gguf_as_hf: a real GGUF (SmolLM2) written back as an HF folder, q/k rows in HF order;
 - onnx_from_hf: an ONNX file named the way torch.onnx.export names things (Linear weights
   transposed into "onnx::MatMul_N" initializers, scopes in node names).
@@ -74,7 +75,8 @@ def write_tokenizer(d: Path, tokens: list[str], merges: list[str], types: list[i
 
 def tiny_llama_dir(d: Path, *, arch: str = "LlamaForCausalLM", n_heads: int = 4, n_kv_heads: int = 2,
                    head_dim: int = 16, dim: int = 48, n_layers: int = 2, hidden_dim: int = 96, tied: bool = True,
-                   bias: bool = False, dtype: str = "F32", seed: int = 0, rope_theta: float = 10000.0) -> Path:
+                   bias: bool = False, dtype: str = "F32", seed: int = 0, rope_theta: float = 10000.0,
+                   sliding_window: int = 4, softcaps: tuple[float, float] = (1.5, 3.0)) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     chars = _byte_chars()
@@ -86,28 +88,58 @@ def tiny_llama_dir(d: Path, *, arch: str = "LlamaForCausalLM", n_heads: int = 4,
     def w(*shape, scale=0.2):
         return (rng.standard_normal(shape) * scale).astype(np.float32)
 
-    t = {"model.embed_tokens.weight": w(vocab, dim, scale=1.0), "model.norm.weight": 1 + w(dim, scale=0.1)}
+    gemma = arch.startswith("Gemma")
+    sandwich = arch in ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
+
+    def norm_w(n):  # Gemma stores w for a norm that multiplies by 1 + w
+        return w(n, scale=0.1) + (0 if gemma else 1)
+
+    t = {"model.embed_tokens.weight": w(vocab, dim, scale=1.0), "model.norm.weight": norm_w(dim)}
     if not tied:
         t["lm_head.weight"] = w(vocab, dim)
+    q_rows, kv_rows = n_heads * head_dim, n_kv_heads * head_dim
     for i in range(n_layers):
         p = f"model.layers.{i}."
-        t[p + "input_layernorm.weight"] = 1 + w(dim, scale=0.1)
-        t[p + "post_attention_layernorm.weight"] = 1 + w(dim, scale=0.1)
-        for name, rows in (("q_proj", n_heads * head_dim), ("k_proj", n_kv_heads * head_dim), ("v_proj", n_kv_heads * head_dim)):
-            t[p + f"self_attn.{name}.weight"] = w(rows, dim)
-            if bias:
-                t[p + f"self_attn.{name}.bias"] = w(rows)
-        t[p + "self_attn.o_proj.weight"] = w(dim, n_heads * head_dim)
-        t[p + "mlp.gate_proj.weight"] = w(hidden_dim, dim)
-        t[p + "mlp.up_proj.weight"] = w(hidden_dim, dim)
+        t[p + "input_layernorm.weight"] = norm_w(dim)
+        t[p + "post_attention_layernorm.weight"] = norm_w(dim)
+        if sandwich:
+            t[p + "pre_feedforward_layernorm.weight"] = norm_w(dim)
+            t[p + "post_feedforward_layernorm.weight"] = norm_w(dim)
+        if arch == "Phi3ForCausalLM":
+            t[p + "self_attn.qkv_proj.weight"] = w(q_rows + 2 * kv_rows, dim)
+        else:
+            for name, rows in (("q_proj", q_rows), ("k_proj", kv_rows), ("v_proj", kv_rows)):
+                t[p + f"self_attn.{name}.weight"] = w(rows, dim)
+                if bias:
+                    t[p + f"self_attn.{name}.bias"] = w(rows)
+        if arch in ("Qwen3ForCausalLM", "Gemma3ForCausalLM"):
+            t[p + "self_attn.q_norm.weight"] = norm_w(head_dim)
+            t[p + "self_attn.k_norm.weight"] = norm_w(head_dim)
+        t[p + "self_attn.o_proj.weight"] = w(dim, q_rows)
+        if arch == "Phi3ForCausalLM":
+            t[p + "mlp.gate_up_proj.weight"] = w(2 * hidden_dim, dim)
+        else:
+            t[p + "mlp.gate_proj.weight"] = w(hidden_dim, dim)
+            t[p + "mlp.up_proj.weight"] = w(hidden_dim, dim)
         t[p + "mlp.down_proj.weight"] = w(dim, hidden_dim)
-    config = {"architectures": [arch], "model_type": "qwen2" if "Qwen2" in arch else "llama",
+    model_type = {"Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3", "Phi3ForCausalLM": "phi3",
+                  "GemmaForCausalLM": "gemma", "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text"}
+    config = {"architectures": [arch], "model_type": model_type.get(arch, "llama"),
               "hidden_size": dim, "intermediate_size": hidden_dim, "num_hidden_layers": n_layers,
               "num_attention_heads": n_heads, "num_key_value_heads": n_kv_heads, "vocab_size": vocab,
-              "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": rope_theta,
+              "max_position_embeddings": 256, "rms_norm_eps": 1e-5 if not gemma else 1e-6, "rope_theta": rope_theta,
               "tie_word_embeddings": tied, "torch_dtype": "float32"}
-    if head_dim != dim // n_heads:
+    if head_dim != dim // n_heads or gemma:
         config["head_dim"] = head_dim
+    if gemma:
+        config["hidden_activation"] = "gelu_pytorch_tanh"
+    if sandwich:
+        # Small caps and windows, so that a 12-token test exercises them.
+        config.update(query_pre_attn_scalar=head_dim, sliding_window=sliding_window)
+    if arch == "Gemma2ForCausalLM":
+        config.update(attn_logit_softcapping=softcaps[0], final_logit_softcapping=softcaps[1])
+    if arch == "Gemma3ForCausalLM":
+        config.update(rope_local_base_freq=10000.0, sliding_window_pattern=6, rope_scaling={"rope_type": "linear", "factor": 8.0})
     (d / "config.json").write_text(json.dumps(config))
     write_safetensors(d / "model.safetensors", t, dtype)
     write_tokenizer(d, tokens, merges, types, bos=SPECIALS[0], eos=SPECIALS[2])

@@ -34,21 +34,43 @@ def _softmax(x):
 
 
 def llama_logits(t: dict[str, np.ndarray], c: dict, ids) -> np.ndarray:
-    """LlamaForCausalLM / Qwen2ForCausalLM in float64: (n_tokens, vocab_size)."""
+    """A decoder in float64, as HF's modeling code for c["architectures"][0] computes it:
+    LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM (RMSNorm of each q/k head), Phi3ForCausalLM
+    (fused qkv_proj and gate_up_proj), GemmaForCausalLM (norms times 1 + w, embeddings times
+    sqrt(hidden), gelu_pytorch_tanh), Gemma2ForCausalLM (sandwich norms, query_pre_attn_scalar,
+    soft-capping, a sliding window on even layers) and Gemma3ForCausalLM (q/k norms, sliding layers
+    with rope_local_base_freq, global ones with rope_theta and linear rope_scaling). (n_tokens, vocab)."""
     t = {k: v.astype(np.float64) for k, v in t.items()}
+    arch = c["architectures"][0]
+    gemma = arch.startswith("Gemma")
     n = len(ids)
     n_heads, n_kv = c["num_attention_heads"], c.get("num_key_value_heads", c["num_attention_heads"])
     hd = c.get("head_dim") or c["hidden_size"] // n_heads
-    eps, theta = c["rms_norm_eps"], c.get("rope_theta", 10000.0)
-    inv_freq = 1.0 / theta ** (np.arange(0, hd, 2) / hd)
-    angles = np.arange(n)[:, None] * inv_freq[None, :]
-    emb = np.concatenate([angles, angles], axis=-1)
-    cos, sin = np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
-    mask = np.triu(np.full((n, n), -np.inf), k=1)
+    eps = c["rms_norm_eps"]
+
+    def norm(x, w):
+        return _rmsnorm(x, 1.0 + w if gemma else w, eps)
+
+    def rotary(theta, factor=1.0):
+        inv_freq = 1.0 / theta ** (np.arange(0, hd, 2) / hd) / factor
+        emb = np.concatenate([np.arange(n)[:, None] * inv_freq[None, :]] * 2, axis=-1)
+        return np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
+
+    scaling = (c.get("query_pre_attn_scalar") or hd) ** -0.5 if arch in ("Gemma2ForCausalLM", "Gemma3ForCausalLM") else hd ** -0.5
     x = t["model.embed_tokens.weight"][ids]
+    if gemma:
+        x = x * math.sqrt(c["hidden_size"])
     for i in range(c["num_hidden_layers"]):
         p = f"model.layers.{i}."
-        h = _rmsnorm(x, t[p + "input_layernorm.weight"], eps)
+        sliding = {"Gemma2ForCausalLM": i % 2 == 0, "Gemma3ForCausalLM": (i + 1) % 6 != 0}.get(arch, False)
+        theta, factor = c.get("rope_theta", 10000.0), 1.0
+        if arch == "Gemma3ForCausalLM":
+            if sliding:
+                theta = c.get("rope_local_base_freq", 10000.0)
+            elif c.get("rope_scaling"):
+                factor = c["rope_scaling"]["factor"]
+        cos, sin = rotary(theta, factor)
+        h = norm(x, t[p + "input_layernorm.weight"])
 
         def proj(name, heads):
             y = h @ t[p + f"self_attn.{name}.weight"].T
@@ -56,19 +78,48 @@ def llama_logits(t: dict[str, np.ndarray], c: dict, ids) -> np.ndarray:
                 y = y + t[p + f"self_attn.{name}.bias"]
             return y.reshape(n, heads, hd)
 
-        q, k, v = proj("q_proj", n_heads), proj("k_proj", n_kv), proj("v_proj", n_kv)
+        if arch == "Phi3ForCausalLM":
+            qkv = h @ t[p + "self_attn.qkv_proj.weight"].T
+            q = qkv[:, :n_heads * hd].reshape(n, n_heads, hd)
+            k = qkv[:, n_heads * hd:(n_heads + n_kv) * hd].reshape(n, n_kv, hd)
+            v = qkv[:, (n_heads + n_kv) * hd:].reshape(n, n_kv, hd)
+        else:
+            q, k, v = proj("q_proj", n_heads), proj("k_proj", n_kv), proj("v_proj", n_kv)
+        if p + "self_attn.q_norm.weight" in t:
+            q, k = norm(q, t[p + "self_attn.q_norm.weight"]), norm(k, t[p + "self_attn.k_norm.weight"])
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin
         k, v = np.repeat(k, n_heads // n_kv, axis=1), np.repeat(v, n_heads // n_kv, axis=1)
-        scores = np.einsum("qhd,khd->hqk", q, k) / math.sqrt(hd) + mask
-        att = np.einsum("hqk,khd->qhd", _softmax(scores), v).reshape(n, n_heads * hd)
-        x = x + att @ t[p + "self_attn.o_proj.weight"].T
-        h = _rmsnorm(x, t[p + "post_attention_layernorm.weight"], eps)
-        gate, up = h @ t[p + "mlp.gate_proj.weight"].T, h @ t[p + "mlp.up_proj.weight"].T
-        x = x + (gate / (1 + np.exp(-gate)) * up) @ t[p + "mlp.down_proj.weight"].T
-    x = _rmsnorm(x, t["model.norm.weight"], eps)
+        scores = np.einsum("qhd,khd->hqk", q, k) * scaling
+        if c.get("attn_logit_softcapping") and arch == "Gemma2ForCausalLM":
+            scores = np.tanh(scores / c["attn_logit_softcapping"]) * c["attn_logit_softcapping"]
+        mask = np.triu(np.full((n, n), -np.inf), k=1)
+        if sliding:
+            mask = mask + np.tril(np.full((n, n), -np.inf), k=-c["sliding_window"])
+        att = np.einsum("hqk,khd->qhd", _softmax(scores + mask), v).reshape(n, n_heads * hd)
+        out = att @ t[p + "self_attn.o_proj.weight"].T
+        if arch in ("Gemma2ForCausalLM", "Gemma3ForCausalLM"):
+            x = x + norm(out, t[p + "post_attention_layernorm.weight"])
+            h = norm(x, t[p + "pre_feedforward_layernorm.weight"])
+        else:
+            x = x + out
+            h = norm(x, t[p + "post_attention_layernorm.weight"])
+        if arch == "Phi3ForCausalLM":
+            gate, up = np.split(h @ t[p + "mlp.gate_up_proj.weight"].T, 2, axis=-1)
+        else:
+            gate, up = h @ t[p + "mlp.gate_proj.weight"].T, h @ t[p + "mlp.up_proj.weight"].T
+        if gemma:
+            act = 0.5 * gate * (1 + np.tanh(math.sqrt(2 / math.pi) * (gate + 0.044715 * gate ** 3)))
+        else:
+            act = gate / (1 + np.exp(-gate))
+        out = (act * up) @ t[p + "mlp.down_proj.weight"].T
+        x = x + (norm(out, t[p + "post_feedforward_layernorm.weight"]) if p + "post_feedforward_layernorm.weight" in t else out)
+    x = norm(x, t["model.norm.weight"])
     head = t.get("lm_head.weight", t["model.embed_tokens.weight"])
-    return x @ head.T
+    logits = x @ head.T
+    if c.get("final_logit_softcapping") and arch == "Gemma2ForCausalLM":
+        logits = np.tanh(logits / c["final_logit_softcapping"]) * c["final_logit_softcapping"]
+    return logits
 
 
 def bert_sentence_embedding(t: dict[str, np.ndarray], c: dict, ids) -> np.ndarray:

@@ -20,7 +20,10 @@ def fields(path):
     return {k: f.contents() for k, f in r.fields.items() if not k.startswith("GGUF.")}, {t.name: t for t in r.tensors}
 
 
-@pytest.mark.parametrize("family,arch", [("llama", gguf.MODEL_ARCH.LLAMA), ("bert", gguf.MODEL_ARCH.BERT)])
+@pytest.mark.parametrize("family,arch", [("llama", gguf.MODEL_ARCH.LLAMA), ("bert", gguf.MODEL_ARCH.BERT),
+                                         ("qwen3", gguf.MODEL_ARCH.QWEN3), ("phi3", gguf.MODEL_ARCH.PHI3),
+                                         ("gemma", gguf.MODEL_ARCH.GEMMA), ("gemma2", gguf.MODEL_ARCH.GEMMA2),
+                                         ("gemma3", gguf.MODEL_ARCH.GEMMA3)])
 def test_name_table_agrees_with_the_gguf_package(family, arch):
     gguf_map = gguf.get_tensor_name_map(arch, 4)
     for hf, ours in tensor_names.TABLES[family].items():
@@ -165,3 +168,64 @@ def test_a_sentencepiece_style_tokenizer_becomes_llamas(tmp_path):
     assert scores[265] == -265.0 and scores[3] == 0.0          # later pieces merge later
     assert meta["tokenizer.ggml.bos_token_id"] == 1 and meta["tokenizer.ggml.add_bos_token"] is True
     assert "tokenizer.ggml.merges" not in meta
+
+
+DECODERS = [
+    ("Qwen3ForCausalLM", "qwen3", {}),
+    ("Phi3ForCausalLM", "phi3", {"tied": False}),
+    ("GemmaForCausalLM", "gemma", {"n_heads": 4, "n_kv_heads": 1, "head_dim": 16}),
+    ("Gemma2ForCausalLM", "gemma2", {"n_layers": 3}),
+    ("Gemma3ForCausalLM", "gemma3", {"n_layers": 7, "rope_theta": 1e6}),
+]
+
+
+@pytest.mark.parametrize("arch,gguf_arch,options", DECODERS, ids=[d[1] for d in DECODERS])
+def test_more_architectures_convert_to_the_logits_hf_computes(tmp_path, arch, gguf_arch, options):
+    """Each architecture through the converter and reference.py gives the logits of HF's math
+    (tests/hf_oracle.py): q/k norms, fused projections, Gemma's 1 + w norms, embedding scale, GeGLU,
+    sandwich norms, soft-caps, sliding windows and Gemma 3's two rope bases."""
+    d = tiny_llama_dir(tmp_path / "hf", arch=arch, **options)
+    out = convert_dir(d, tmp_path / "out.gguf")
+    meta, tensors = fields(out)
+    assert meta["general.architecture"] == gguf_arch
+    _logits_match(d, out)
+
+
+def test_gemma_features_are_not_no_ops(tmp_path):
+    """The test above can fail: drop a Gemma 2 feature from reference.py's config and the logits move."""
+    d = tiny_llama_dir(tmp_path / "hf", arch="Gemma2ForCausalLM", n_layers=3)
+    out = convert_dir(d, tmp_path / "out.gguf")
+    t, c = read_hf(d)
+    want = llama_logits(t, c, IDS)
+    for change in ({"attn_softcap": 0.0}, {"final_softcap": 0.0}, {"sliding_window": 0}, {"embed_scale": 1.0},
+                   {"ffn_act": "silu"}):
+        cfg, w = reference.load(out)
+        for k, v in change.items():
+            setattr(cfg, k, v)
+        got = reference.forward(cfg, w, IDS)
+        assert np.linalg.norm(got - want) / np.linalg.norm(want) > 1e-3, change
+
+
+def test_gemma3_global_layers_use_their_own_rope(tmp_path):
+    d = tiny_llama_dir(tmp_path / "hf", arch="Gemma3ForCausalLM", n_layers=7, rope_theta=1e6)
+    out = convert_dir(d, tmp_path / "out.gguf")
+    meta, _ = fields(out)
+    assert meta["gemma3.rope.scaling.factor"] == 8.0 and meta["gemma3.attention.sliding_window"] == 4
+    cfg, w = reference.load(out)
+    assert cfg.swa_layers == [True] * 5 + [False, True]
+    assert cfg.rope_of(0) == (10000.0, 1.0) and cfg.rope_of(5) == (1e6, 0.125)
+    t, c = read_hf(d)
+    want = llama_logits(t, c, IDS)
+    cfg.rope_theta_swa = 0.0
+    assert np.linalg.norm(reference.forward(cfg, w, IDS) - want) / np.linalg.norm(want) > 1e-3
+
+
+def test_unsupported_gemma3_variants_are_refused(tmp_path):
+    d = tiny_llama_dir(tmp_path / "hf", arch="Gemma3ForCausalLM", n_layers=7)
+    c = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**c, "sliding_window_pattern": 4}))
+    with pytest.raises(ModelError, match="five of every six"):
+        convert_dir(d, tmp_path / "out.gguf")
+    (d / "config.json").write_text(json.dumps({**c, "rope_scaling": {"rope_type": "yarn", "factor": 4.0}}))
+    with pytest.raises(ModelError, match="yarn"):
+        convert_dir(d, tmp_path / "out.gguf")
