@@ -143,15 +143,19 @@ def rope_table(positions, n_rot, theta):
     return np.stack([np.cos(angles), np.sin(angles)], axis=-1).reshape(len(positions), n_rot).astype(np.float32)
 
 
+@pytest.mark.parametrize("norm", [False, True], ids=["plain", "head-norm"])
 @pytest.mark.parametrize("neox", [0, 1])
-def test_rope(k, neox):
+def test_rope(k, neox, norm):
     rng = np.random.default_rng(8 + neox)
     n_tokens, n_heads, head_dim, n_rot = 3, 5, 16, 12
-    x = rng.standard_normal((n_tokens, n_heads, head_dim)).astype(np.float32)
+    x = (rng.standard_normal((n_tokens, n_heads, head_dim)) * 3).astype(np.float32)
     cs = rope_table([4, 5, 6], n_rot, 10000.0)
     ptr = k.put(x)
-    k("rope", ptr, k.put(cs), n_heads, head_dim, n_rot, neox, n_tokens, n_heads * head_dim)
+    w = rng.standard_normal(head_dim).astype(np.float32)
+    k("rope", ptr, k.put(cs), n_heads, head_dim, n_rot, neox, n_tokens, n_heads * head_dim, k.put(w) if norm else 0, 1e-6)
     got = k.get(ptr, x.size).reshape(x.shape)
+    if norm:  # each head RMS-normalized and weighted first (Qwen3's and Gemma 3's q/k norms)
+        x = (x / np.sqrt((x.astype(np.float64) ** 2).mean(axis=-1, keepdims=True) + 1e-6) * w).astype(np.float32)
     c, s = cs[:, 0::2][:, None, :], cs[:, 1::2][:, None, :]
     half = n_rot // 2
     a = np.arange(half) if neox else 2 * np.arange(half)
@@ -164,9 +168,17 @@ def test_rope(k, neox):
 
 # Shapes: tiny; and head_dim 40 (two 16-dim register blocks and a 4-dim tail) with 13 queries, so
 # that the key counts (4-key blocks and their tails) take every remainder mod 4.
+# Gemma's options: a query scale other than 1/sqrt(head_dim), soft-capped scores, a sliding window.
+GEMMA_OPTIONS = [(None, 0.0, 0), (0.3, 0.0, 0), (None, 1.5, 0), (None, 0.0, 5), (0.2, 2.0, 3)]
+
+
+@pytest.mark.parametrize("options", GEMMA_OPTIONS, ids=["plain", "scale", "softcap", "window", "all"])
 @pytest.mark.parametrize("shape", [(6, 2, 8, 16, 5, 3), (4, 4, 40, 48, 22, 13)], ids=["small", "blocks"])
 @pytest.mark.parametrize("causal", [1, 0], ids=["causal", "bidirectional"])
-def test_attention_is_grouped_and_split_by_heads(k, causal, shape):
+def test_attention_is_grouped_and_split_by_heads(k, causal, shape, options):
+    scale, softcap, window = options
+    if window and not causal:
+        pytest.skip("windows are for causal attention")
     rng = np.random.default_rng(9)
     n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens = shape
     q = rng.standard_normal((n_tokens, n_heads, head_dim)).astype(np.float32)
@@ -178,7 +190,7 @@ def test_attention_is_grouped_and_split_by_heads(k, causal, shape):
     qp, kp, vp = k.put(q_rows), k.put(kc), k.put(vc)
     for begin, end in [(0, n_heads - 2), (n_heads - 2, n_heads)]:
         k("attention", qp, q_rows.shape[1], kp, vp, out, scores, n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens, causal,
-          begin, end)
+          scale or 1 / np.sqrt(head_dim), softcap, window, begin, end)
     got = k.get(out, q.size).reshape(q.shape)
     expected = np.zeros_like(q, dtype=np.float64)
     for t in range(n_tokens):
@@ -186,7 +198,11 @@ def test_attention_is_grouped_and_split_by_heads(k, causal, shape):
             kv = h // (n_heads // n_kv_heads)
             # causal: positions 0..own; bidirectional (an encoder): the sequence's pos0..pos0+n_tokens-1
             keys = slice(0, pos0 + t + 1) if causal else slice(pos0, pos0 + n_tokens)
-            s = kc[kv, keys] @ q[t, h] / np.sqrt(head_dim)
+            if window:
+                keys = slice(max(0, pos0 + t + 1 - window), pos0 + t + 1)
+            s = kc[kv, keys] @ q[t, h] * (scale or 1 / np.sqrt(head_dim))
+            if softcap:
+                s = softcap * np.tanh(s / softcap)
             p = np.exp(s - s.max())
             expected[t, h] = (p / p.sum()) @ vc[kv, keys]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
@@ -218,6 +234,24 @@ def test_dot_rows_for_the_vector_store(k):
     out = k.alloc(11 * 4)
     k("dot_rows", k.put(V), k.put(q), out, 11, 36)  # two blocks of four rows and three more
     np.testing.assert_allclose(k.get(out, 11), V.astype(np.float64) @ q, rtol=1e-5, atol=1e-5)
+
+
+def test_geglu_is_the_tanh_form(k):
+    rng = np.random.default_rng(13)
+    g = np.concatenate([np.linspace(-12, 12, 41), [0.0, 40.0, -40.0]]).astype(np.float32)
+    u = rng.standard_normal(44).astype(np.float32)
+    out = k.alloc(44 * 4)
+    k("geglu", k.put(g), k.put(u), out, 44)
+    g64 = g.astype(np.float64)
+    expected = 0.5 * g64 * (1 + np.tanh(np.sqrt(2 / np.pi) * (g64 + 0.044715 * g64 ** 3))) * u
+    np.testing.assert_allclose(k.get(out, 44), expected, rtol=2e-6, atol=1e-6)
+
+
+def test_softcap_rows(k):
+    x = np.concatenate([np.linspace(-200, 200, 37), [0.0, 1e-4]]).astype(np.float32)  # 4-blocks and a tail
+    ptr = k.put(x)
+    k("softcap_rows", ptr, x.size, 30.0)
+    np.testing.assert_allclose(k.get(ptr, x.size), 30 * np.tanh(x.astype(np.float64) / 30), rtol=2e-6, atol=1e-6)
 
 
 def test_swiglu_and_add(k):

@@ -18,20 +18,28 @@
  * @property {object|null} [bias] a vector of W.rows values added to each output row
  *
  * @typedef {object} BackendOps
- * @property {(table: object, tokens: number[], dst: BufferName) => void} embed
- *   dst rows 0..n-1 = rows `tokens` of the embedding table, dequantized.
+ * @property {(table: object, tokens: number[], dst: BufferName, scale?: number) => void} embed
+ *   dst rows 0..n-1 = rows `tokens` of the embedding table, dequantized, times scale (Gemma: sqrt(dim)).
  * @property {(pos0: number, n: number) => void} setPositions
  *   The batch's positions are pos0..pos0+n-1 (RoPE angles, causal masks, KV store offsets).
  * @property {(src: BufferName, weight: object, dst: BufferName, n: number, from?: number) => void} rmsnorm
  *   dst rows 0..n-from-1 = rmsnorm(src rows from..n-1) * weight.
  * @property {(input: BufferName, n: number, outs: Projection[], dst: BufferName, accumulate?: boolean) => void} matmuls
  *   dst rows = concat over outs of (input . W^T + bias), n rows; accumulate adds into dst instead.
- * @property {(input: BufferName, n: number, w_gate: object, w_up: object, dst: BufferName) => void} matmulSwiglu
- *   dst = silu(input . w_gate^T) * (input . w_up^T), n rows.
- * @property {(layer: number, n: number) => void} ropeStore
- *   Rotate the q and k parts of qkv at the batch positions, then store k and v in the layer's cache.
+ * @property {(src: BufferName, weight: object, dst: BufferName, n: number) => void} rmsnormAdd
+ *   dst rows 0..n-1 += rmsnorm(src rows) * weight (Gemma 2/3's norms after attention and feed-forward).
+ * @property {(input: BufferName, n: number, w_gate: object, w_up: object, dst: BufferName, act: 'silu'|'gelu') => void} matmulGlu
+ *   dst = act(input . w_gate^T) * (input . w_up^T), n rows: SwiGLU, or GeGLU with GELU's tanh form.
+ * @property {(layer: number, n: number, norms?: {q: object, k: object}|null) => void} ropeStore
+ *   Rotate the q and k parts of qkv at the batch positions with the layer's RoPE (ropeOf in
+ *   model.js), then store k and v in the layer's cache. With norms, each q and k head is first
+ *   RMS-normalized and weighted (head_dim weights).
  * @property {(layer: number, n: number) => void} attention
- *   att = causal softmax(q k^T / sqrt(head_dim)) v over the cache, for the batch's queries.
+ *   att = causal softmax(cap(q k^T * attn_scale)) v over the cache, for the batch's queries, where
+ *   cap(s) = attn_softcap * tanh(s / attn_softcap) when the config has a cap; on a sliding layer
+ *   (windowOf in model.js) a query sees only the last sliding_window positions.
+ * @property {(name: 'logits', m: number, cap: number) => void} softcap
+ *   The first m rows of logits = cap * tanh(logits / cap) (Gemma 2's final soft-capping).
  * @property {(m: number) => Float32Array|Promise<Float32Array>} logits
  *   The first m rows of logits, once the work queued so far is done.
  * @property {(m: number) => Int32Array|Promise<Int32Array>} argmax

@@ -22,6 +22,22 @@ static inline v128_t exp_f32x4(v128_t x) {
 
 static inline float exp_f32(float x) { return wasm_f32x4_extract_lane(exp_f32x4(wasm_f32x4_splat(x)), 0); }
 
+// tanh(x) = 1 - 2 / (e^(2x) + 1); exp's clamp makes it exactly +-1 past |x| ~ 44.
+static inline v128_t tanh_f32x4(v128_t x) {
+  v128_t e = exp_f32x4(wasm_f32x4_add(x, x));
+  return wasm_f32x4_sub(wasm_f32x4_splat(1.0f), wasm_f32x4_div(wasm_f32x4_splat(2.0f), wasm_f32x4_add(e, wasm_f32x4_splat(1.0f))));
+}
+
+static inline float tanh_f32(float x) { return wasm_f32x4_extract_lane(tanh_f32x4(wasm_f32x4_splat(x)), 0); }
+
+// x = cap * tanh(x / cap) over n values (Gemma 2's soft-capping of scores and logits).
+EXPORT(softcap_rows) void softcap_rows(float *x, int n, float cap) {
+  v128_t c = wasm_f32x4_splat(cap), inv = wasm_f32x4_splat(1.0f / cap);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(x + i, wasm_f32x4_mul(c, tanh_f32x4(wasm_f32x4_mul(wasm_v128_load(x + i), inv))));
+  for (; i < n; i++) x[i] = cap * tanh_f32(x[i] / cap);
+}
+
 // out = x / rms(x) * w, per token; n a multiple of 4.
 EXPORT(rmsnorm) void rmsnorm(const float *x, const float *w, float *out, int n, float eps, int n_tokens) {
   for (int t = 0; t < n_tokens; t++, x += n, out += n) {
@@ -40,12 +56,15 @@ EXPORT(rmsnorm) void rmsnorm(const float *x, const float *w, float *out, int n, 
 
 // Rotate the first n_rot dims of each head in place. cs holds, per token, n_rot/2 (cos, sin) pairs.
 // neox: pairs are (i, i + n_rot/2); otherwise adjacent (2i, 2i+1), as llama.cpp's two rope modes.
+// With a norm (head_dim weights; 0 for none), each head is first RMS-normalized and weighted
+// (Qwen3's and Gemma 3's q/k norms).
 EXPORT(rope) void rope(float *x, const float *cs, int n_heads, int head_dim, int n_rot, int neox,
-                       int n_tokens, int token_stride) {
+                       int n_tokens, int token_stride, const float *norm, float eps) {
   int half = n_rot / 2;
   for (int t = 0; t < n_tokens; t++, cs += n_rot) {
     for (int h = 0; h < n_heads; h++) {
       float *v = x + (size_t)t * token_stride + h * head_dim;
+      if (norm) rmsnorm(v, norm, v, head_dim, eps, 1);
       for (int i = 0; i < half; i++) {
         float c = cs[2 * i], s = cs[2 * i + 1];
         int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
@@ -61,18 +80,23 @@ EXPORT(rope) void rope(float *x, const float *cs, int n_heads, int head_dim, int
 // attends to positions 0..its own; otherwise (an encoder) to its sequence's positions pos0..pos0+n_tokens-1.
 // q: n_tokens rows, q_stride floats apart, of n_heads*head_dim; out: n_tokens rows of n_heads*head_dim.
 // k_cache, v_cache: [n_kv_heads][n_ctx][head_dim]. scores: scratch of n_ctx floats (one per thread).
-// head_dim % 4 == 0. Scores go four keys at a time (one reduction for the four); the weighted sum of
-// values keeps 16 output dims in registers across all keys.
+// head_dim % 4 == 0. Scores are q.k * scale, then softcap * tanh(score / softcap) when softcap > 0;
+// window > 0 (causal only) keeps the last `window` positions. Scores go four keys at a time (one
+// reduction for the four); the weighted sum of values keeps 16 output dims in registers across all keys.
 EXPORT(attention) void attention(const float *q, int q_stride, const float *k_cache, const float *v_cache, float *out,
                                  float *scores, int n_heads, int n_kv_heads, int head_dim, int n_ctx,
-                                 int pos0, int n_tokens, int causal, int head_begin, int head_end) {
+                                 int pos0, int n_tokens, int causal, float scale, float softcap, int window,
+                                 int head_begin, int head_end) {
   int group = n_heads / n_kv_heads;
   int row = n_heads * head_dim;
-  float scale = 1.0f / __builtin_sqrtf((float)head_dim);
   v128_t vscale = wasm_f32x4_splat(scale);
   for (int t = 0; t < n_tokens; t++) {
     int key0 = causal ? 0 : pos0;
     int n_keys = causal ? pos0 + t + 1 : n_tokens;
+    if (causal && window > 0 && n_keys > window) {
+      key0 = n_keys - window;
+      n_keys = window;
+    }
     for (int h = head_begin; h < head_end; h++) {
       const float *qh = q + (size_t)t * q_stride + h * head_dim;
       const float *kh = k_cache + ((size_t)(h / group) * n_ctx + key0) * head_dim;
@@ -106,6 +130,10 @@ EXPORT(attention) void attention(const float *q, int q_stride, const float *k_ca
         float s = hsum_f32x4(acc) * scale;
         scores[j] = s;
         mx = s > mx ? s : mx;
+      }
+      if (softcap > 0.0f) {  // tanh is monotonic: the capped maximum is the cap of the maximum
+        softcap_rows(scores, n_keys, softcap);
+        mx = softcap * tanh_f32(mx / softcap);
       }
       v128_t vmx = wasm_f32x4_splat(mx), vsum = wasm_f32x4_splat(0.0f);
       float sum = 0.0f;
@@ -143,6 +171,19 @@ EXPORT(attention) void attention(const float *q, int q_stride, const float *k_ca
         wasm_v128_store(oh + i, wasm_f32x4_mul(o, inv));
       }
     }
+  }
+}
+
+// out = gelu(gate) * up, GELU's tanh form (llama.cpp's ggml_gelu, HF's gelu_pytorch_tanh), elementwise
+// over n values (n a multiple of 4).
+EXPORT(geglu) void geglu(const float *gate, const float *up, float *out, int n) {
+  for (int i = 0; i < n; i += 4) {
+    v128_t g = wasm_v128_load(gate + i);
+    v128_t inner = wasm_f32x4_mul(wasm_f32x4_splat(0.7978845608028654f),
+                                  wasm_f32x4_add(g, wasm_f32x4_mul(wasm_f32x4_splat(0.044715f), wasm_f32x4_mul(g, wasm_f32x4_mul(g, g)))));
+    v128_t half_g = wasm_f32x4_mul(wasm_f32x4_splat(0.5f), g);
+    wasm_v128_store(out + i, wasm_f32x4_mul(wasm_f32x4_mul(half_g, wasm_f32x4_add(wasm_f32x4_splat(1.0f), tanh_f32x4(inner))),
+                                            wasm_v128_load(up + i)));
   }
 }
 

@@ -39,9 +39,21 @@ function record(...names) {
 // the thread's row range replaces n_rows.
 export const MATMUL = record('type', 'layout', 'W', 'xq', 'xf', 'out', 'n_cols', 'n_rows', 'n_tokens', 'out_stride');
 // attention(q, q_stride, k_cache, v_cache, out, scores, n_heads, n_kv_heads, head_dim, n_ctx, pos0,
-// n_tokens, causal, head_begin, head_end) in ops.c; each thread gets its own n_ctx floats of scores.
+// n_tokens, causal, scale, softcap, window, head_begin, head_end) in ops.c; each thread gets its own
+// n_ctx floats of scores. The f32 arguments travel as their bits (scale_bits, softcap_bits).
 export const ATTENTION = record('q', 'q_stride', 'k_cache', 'v_cache', 'out', 'scores', 'n_heads', 'n_kv_heads',
-  'head_dim', 'n_ctx', 'pos0', 'n_tokens', 'causal');
+  'head_dim', 'n_ctx', 'pos0', 'n_tokens', 'causal', 'scale_bits', 'softcap_bits', 'window');
+
+const bits = new DataView(new ArrayBuffer(4));
+/** An f32's bits as an int32, for a job field. */
+export function f32Bits(x) {
+  bits.setFloat32(0, x, true);
+  return bits.getInt32(0, true);
+}
+function bitsF32(i) {
+  bits.setInt32(0, i, true);
+  return bits.getFloat32(0, true);
+}
 
 /** Post a list of mat-muls (MATMUL records) as one job. */
 export function postMatmuls(a, list) {
@@ -76,7 +88,7 @@ export function execute(k, a, tid, nt) {
     const [begin, end] = share(t.n_heads, tid, nt);
     if (end > begin) {
       k.attention(t.q, t.q_stride, t.k_cache, t.v_cache, t.out, t.scores + tid * t.n_ctx * 4, t.n_heads, t.n_kv_heads,
-        t.head_dim, t.n_ctx, t.pos0, t.n_tokens, t.causal, begin, end);
+        t.head_dim, t.n_ctx, t.pos0, t.n_tokens, t.causal, bitsF32(t.scale_bits), bitsF32(t.softcap_bits), t.window, begin, end);
     }
   }
 }

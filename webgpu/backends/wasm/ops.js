@@ -3,12 +3,12 @@
 
 import { encoderMatmulTensors, mapEncoderWeights } from '../../encoder_model.js';
 import { GGML_TYPES } from '../../gguf.js';
-import { mapWeights, matmulTensors } from '../../model.js';
+import { mapWeights, matmulTensors, ropeOf, uploadTensors, windowOf } from '../../model.js';
 import { bufferColumns } from '../../ops_contract.js';
 import { ropeTable } from '../../rope_table.js';
 import { argmax } from '../../sampler.js';
 import { blobPieces, PIECE_BYTES } from '../../tensor_bytes.js';
-import { LAYOUT, postAttention, postMatmuls } from './jobs.js';
+import { f32Bits, LAYOUT, postAttention, postMatmuls } from './jobs.js';
 import { WasmRuntime } from './runtime.js';
 
 const GGML_F32 = 0;
@@ -25,7 +25,7 @@ export async function createWasmOps(blobs, gguf, { config, tensors }, { n_ctx, n
   // An encoder's mat-muls are long batches, bound by arithmetic rather than by reading weights:
   // its F16 weights are widened to F32 once here, for the F32 tiles (2x the F16 path's GFLOP/s).
   const matmul_names = (config.encoder ? encoderMatmulTensors(tensors) : matmulTensors(tensors)).map((t) => t.name);
-  const handles = await WasmOps.uploadWeights(runtime, blobs, gguf.tensors, {
+  const handles = await WasmOps.uploadWeights(runtime, blobs, config.encoder ? gguf.tensors : uploadTensors(tensors, gguf.tensors), {
     pack: new Set(matmul_names),
     keep_rows: new Set(tensors.tied ? [tensors.token_embd.name] : []),
     widen: new Set(config.encoder ? matmul_names : []),
@@ -53,12 +53,19 @@ export class WasmOps {
     this.buf = Object.fromEntries(Object.entries(cols).map(([name, n]) => [name, { ptr: runtime.alloc(n_batch * n * 4), cols: n }]));
     const max_cols = Math.max(c.dim, c.hidden_dim, this.q_dim);
     this.xq = runtime.alloc(n_batch * (max_cols / 32) * runtime.k.q8a_block_bytes());
-    this.rope_cs = runtime.alloc(n_batch * c.n_rot * 4);
+    // RoPE tables, one per distinct (theta, scale) of the layers (Gemma 3's sliding layers have their own).
+    const ropes = new Map();
+    this.rope_of_layer = Array.from({ length: c.n_layers }, (_, l) => {
+      const { theta, scale } = ropeOf(c, l);
+      const key = `${theta}:${scale}`;
+      if (!ropes.has(key)) ropes.set(key, { ptr: runtime.alloc(n_batch * c.n_rot * 4), fill: ropeTable({ ...c, rope_theta: theta, rope_scale: scale }) });
+      return ropes.get(key);
+    });
+    this.ropes = [...ropes.values()];
     this.scores = runtime.alloc(runtime.n_threads * n_ctx * 4);
     // KV cache, per layer: [n_kv_heads][n_ctx][head_dim] floats for keys and for values.
     const kv_bytes = c.n_kv_heads * n_ctx * c.head_dim * 4;
     this.kv = Array.from({ length: c.n_layers }, () => ({ k: runtime.alloc(kv_bytes), v: runtime.alloc(kv_bytes) }));
-    this.fillRope = ropeTable(c);
     this.pos0 = 0;
   }
 
@@ -115,7 +122,7 @@ export class WasmOps {
     return handles;
   }
 
-  embed(table, tokens, dst) {
+  embed(table, tokens, dst, scale = 1) {
     const { k } = this.rt;
     const row_bytes = rowBytes(table);
     const out = this.buf[dst];
@@ -123,11 +130,29 @@ export class WasmOps {
       if (!(id >= 0 && id < table.rows)) throw new Error(`token id ${id} is outside the vocabulary`);
       k.dequantize_row(table.type, table.ptr + id * row_bytes, out.ptr + t * out.cols * 4, table.cols);
     });
+    if (scale !== 1) {
+      const rows = this.rt.f32(out.ptr, tokens.length * out.cols);
+      const s = Math.fround(scale);
+      for (let i = 0; i < rows.length; i++) rows[i] *= s;
+    }
   }
 
   setPositions(pos0, n) {
     this.pos0 = pos0;
-    this.fillRope(this.rt.f32(this.rope_cs, n * this.c.n_rot), pos0, n);
+    for (const r of this.ropes) r.fill(this.rt.f32(r.ptr, n * this.c.n_rot), pos0, n);
+  }
+
+  rmsnormAdd(src, weight, dst, n) {
+    const s = this.buf[src];
+    const d = this.buf[dst];
+    if (d.cols !== s.cols) throw new Error(`adding ${s.cols} columns into ${dst}, which has ${d.cols}`);
+    this.rt.k.rmsnorm(s.ptr, weight.ptr, this.buf.xb2.ptr, s.cols, this.c.rms_eps, n);
+    this.rt.k.add(d.ptr, this.buf.xb2.ptr, d.ptr, d.cols * n);
+  }
+
+  softcap(name, m, cap) {
+    const b = this.buf[name];
+    this.rt.k.softcap_rows(b.ptr, m * b.cols, cap);
   }
 
   rmsnorm(src, weight, dst, n, from = 0) {
@@ -155,12 +180,13 @@ export class WasmOps {
     }
   }
 
-  matmulSwiglu(input, n, w_gate, w_up, dst) {
+  matmulGlu(input, n, w_gate, w_up, dst, act = 'silu') {
     const gate = this.buf[dst];
     const up = this.buf.hb2;
     this.#matmuls(input, n, [w_gate], gate);
     this.#matmuls(input, n, [w_up], up);
-    this.rt.k.swiglu(gate.ptr, up.ptr, gate.ptr, gate.cols * n);
+    if (act !== 'silu' && act !== 'gelu') throw new Error(`gate activation ${act} is not one we run`);
+    this.rt.k[act === 'gelu' ? 'geglu' : 'swiglu'](gate.ptr, up.ptr, gate.ptr, gate.cols * n);
   }
 
   /** target rows (n of them) = concatenated Ws . input rows, one parallel job for all of them. */
@@ -180,15 +206,16 @@ export class WasmOps {
     this.rt.run();
   }
 
-  ropeStore(l, n) {
+  ropeStore(l, n, norms = null) {
     const c = this.c;
     const { k } = this.rt;
     const qkv = this.buf.qkv;
     const k_ptr = qkv.ptr + this.q_dim * 4;
     const v_ptr = k_ptr + this.kv_dim * 4;
     const neox = c.rope_neox ? 1 : 0;
-    k.rope(qkv.ptr, this.rope_cs, c.n_heads, c.head_dim, c.n_rot, neox, n, qkv.cols);
-    k.rope(k_ptr, this.rope_cs, c.n_kv_heads, c.head_dim, c.n_rot, neox, n, qkv.cols);
+    const cs = this.rope_of_layer ? this.rope_of_layer[l].ptr : 0;
+    k.rope(qkv.ptr, cs, c.n_heads, c.head_dim, c.n_rot, neox, n, qkv.cols, norms ? norms.q.ptr : 0, c.rms_eps ?? 0);
+    k.rope(k_ptr, cs, c.n_kv_heads, c.head_dim, c.n_rot, neox, n, qkv.cols, norms ? norms.k.ptr : 0, c.rms_eps ?? 0);
     k.kv_store(k_ptr, qkv.cols, this.kv[l].k, n, c.n_kv_heads, c.head_dim, this.n_ctx, this.pos0);
     k.kv_store(v_ptr, qkv.cols, this.kv[l].v, n, c.n_kv_heads, c.head_dim, this.n_ctx, this.pos0);
   }
@@ -202,6 +229,8 @@ export class WasmOps {
         q: qkv.ptr + first * qkv.cols * 4, q_stride: qkv.cols, k_cache: this.kv[l].k, v_cache: this.kv[l].v,
         out: att.ptr + first * att.cols * 4, scores: this.scores, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads,
         head_dim: c.head_dim, n_ctx: this.n_ctx, pos0: this.pos0 + first, n_tokens: rows, causal,
+        scale_bits: f32Bits(c.attn_scale ?? 1 / Math.sqrt(c.head_dim)), softcap_bits: f32Bits(c.attn_softcap ?? 0),
+        window: segments ? 0 : windowOf(c, l),
       });
       this.rt.run();
     }

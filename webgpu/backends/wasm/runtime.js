@@ -8,6 +8,18 @@ const MAX_PAGES = 32768; // 2 GiB: the kernels are built with --max-memory=21474
 const THREAD_STACK = 256 * 1024;
 const SPIN = 200000;
 
+// The kernels' bytes: fetched in the page; read from disk in node, whose fetch takes no file: URLs.
+async function kernelBytes(url) {
+  const missing = (why) => new Error(`${url.pathname.split('/').at(-1)}: ${why} (run \`make wasm\` on the host)`);
+  if (url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    return readFile(url).catch((e) => Promise.reject(missing(e.code)));
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw missing(`HTTP ${res.status}`);
+  return res.arrayBuffer();
+}
+
 export class WasmRuntime {
   /** @param {{n_threads: number}} options; n_threads > 1 needs cross-origin isolation. */
   static async create({ n_threads }) {
@@ -16,9 +28,7 @@ export class WasmRuntime {
     let module = null;
     let simd = null;
     for (const variant of ['relaxed', 'simd']) {
-      const res = await fetch(new URL(`../../wasm/out/kernels-${variant}-${memKind}.wasm`, import.meta.url));
-      if (!res.ok) throw new Error(`kernels-${variant}-${memKind}.wasm: HTTP ${res.status} (run \`make wasm\` on the host)`);
-      const bytes = await res.arrayBuffer();
+      const bytes = await kernelBytes(new URL(`../../wasm/out/kernels-${variant}-${memKind}.wasm`, import.meta.url));
       if (WebAssembly.validate(bytes)) {
         module = await WebAssembly.compile(bytes);
         simd = variant;
