@@ -249,6 +249,8 @@ def results(tmp_path_factory):
         assert_close("layernorm", expected, get(np.float32).reshape(5, 300), 1e-4, 1e-4)
     cases.add("layernorm", {"out": x, "weight": w, "bias": b}, {"cols": 300, "n": 5, "eps": 1e-12}, "out", check_layernorm)
 
+    add_decoder_cases(cases, rng)
+
     # Arg-max: 3 rows of 1000, the first of two equal maxima wins.
     logits = rng.standard_normal((3, 1000)).astype(np.float32)
     logits[1, [7, 901]] = 50
@@ -258,6 +260,101 @@ def results(tmp_path_factory):
         assert get(np.uint32)[:3].tolist() == [int(logits[0].argmax()), 7, 0]
     cases.add("argmax", {"logits": logits, "out": np.zeros(3, np.uint32)}, {"n": 1000, "m": 3}, "out", check_argmax)
     return cases.run()
+
+
+def add_decoder_cases(cases, rng):
+    """The kernels' Qwen3/Phi-3/Gemma features: GeGLU and soft-capped mat-vecs, a scaled embedding,
+    RMSNorm added into a residual, RoPE after q/k head norms, attention with head_dim 256, a query
+    scale, soft-capped scores and a sliding window."""
+    g_raw, g = random_rows(Q.Q8_0, 19, 128, rng)
+    u_raw, u = random_rows(Q.Q4_1, 19, 128, rng)
+    for n_tok in (9, 1):
+        x = rng.standard_normal((n_tok, 128)).astype(np.float32) * np.float32(0.3)
+        gx, ux = x.astype(np.float64) @ g.T, x.astype(np.float64) @ u.T
+        geglu = 0.5 * gx * (1 + np.tanh(np.sqrt(2 / np.pi) * (gx + 0.044715 * gx ** 3))) * ux
+
+        def check_geglu(get, extras, expected=geglu, n_tok=n_tok):
+            assert_close(f"matvec geglu x{n_tok}", expected, get(np.float32).reshape(n_tok, 19), 1e-4, 1e-4 * np.abs(expected).max())
+        cases.add("matvec", {"g": g_raw, "u": u_raw, "x": x, "out": np.zeros((n_tok, 19), np.float32)},
+                  {"parts": [{"buffer": "g", "rows": 19, "type": int(Q.Q8_0)}, {"buffer": "u", "rows": 19, "type": int(Q.Q4_1)}],
+                   "n_cols": 128, "n_tokens": n_tok, "x_stride": 128, "out_stride": 19, "mode": "geglu"}, "out", check_geglu)
+
+        w_raw, w = random_rows(Q.Q8_0, 37, 128, rng)
+        x = rng.standard_normal((n_tok, 128)).astype(np.float32) * np.float32(20)  # logits well past the cap
+        capped = 3.0 * np.tanh((x.astype(np.float64) @ w.T) / 3.0)
+
+        def check_softcap(get, extras, expected=capped, n_tok=n_tok):
+            assert_close(f"matvec softcap x{n_tok}", expected, get(np.float32).reshape(n_tok, 37), 1e-4, 1e-5)
+        cases.add("matvec", {"w": w_raw, "x": x, "out": np.zeros((n_tok, 37), np.float32)},
+                  {"parts": [{"buffer": "w", "rows": 37, "type": int(Q.Q8_0)}], "n_cols": 128, "n_tokens": n_tok,
+                   "x_stride": 128, "out_stride": 37, "mode": "softcap", "scalar": 3.0}, "out", check_softcap)
+
+    raw, table = random_rows(Q.Q4_0, 11, 64, rng)
+
+    def check_embed_scale(get, extras, expected=table[[3, 10]] * np.float32(8.0)):
+        assert_close("embed scaled", expected, get(np.float32).reshape(2, 64), 1e-6, 0)
+    cases.add("embed", {"t0": raw, "out": np.zeros((2, 64), np.float32)},
+              {"parts": [{"buffer": "t0", "rows": 11, "type": int(Q.Q4_0)}], "n_cols": 64, "tokens": [3, 10], "out_stride": 64,
+               "scale": 8.0}, "out", check_embed_scale)
+
+    src = rng.standard_normal((4, 96)).astype(np.float32) * np.float32(30)
+    weight, residual = rng.standard_normal(96).astype(np.float32), rng.standard_normal((4, 96)).astype(np.float32)
+
+    def check_rmsnorm_add(get, extras, src=src, weight=weight, residual=residual):
+        expected = residual + src / np.sqrt((src.astype(np.float64) ** 2).mean(axis=1, keepdims=True) + 1e-6) * weight
+        assert_close("rmsnorm added", expected, get(np.float32).reshape(4, 96), 1e-5, 1e-5)
+    cases.add("rmsnorm", {"src": src, "weight": weight, "out": residual},
+              {"cols": 96, "n": 4, "from": 0, "eps": 1e-6, "accumulate": True}, "out", check_rmsnorm_add)
+
+    # RoPE after q/k head norms: 4 q heads and 2 kv heads of 256 dims (two pairs per thread's worth
+    # of the workgroup), neox pairs, 3 tokens.
+    hd, n, pos0, n_ctx = 256, 3, 2, 6
+    cfg = {"n_heads": 4, "n_kv_heads": 2, "head_dim": hd, "n_rot": hd, "rope_neox": True, "rms_eps": 1e-6}
+    qkv = (rng.standard_normal((n, 8 * hd)) * 4).astype(np.float32)
+    qn, kn = rng.standard_normal(hd).astype(np.float32), rng.standard_normal(hd).astype(np.float32)
+    freqs = 10000.0 ** (-np.arange(hd // 2) * 2 / hd)
+    angles = (pos0 + np.arange(n))[:, None] * freqs[None]
+    cs = np.stack([np.cos(angles), np.sin(angles)], axis=-1).reshape(n, hd).astype(np.float32)
+    heads = qkv.reshape(n, 8, hd).astype(np.float64)
+    normed = heads / np.sqrt((heads ** 2).mean(axis=-1, keepdims=True) + 1e-6)
+    normed[:, :4] *= qn
+    normed[:, 4:6] *= kn
+    c, s_ = np.cos(angles)[:, None], np.sin(angles)[:, None]
+    a, b = np.arange(hd // 2), np.arange(hd // 2) + hd // 2
+    rotated = normed.copy()
+    rotated[..., a] = normed[..., a] * c - normed[..., b] * s_
+    rotated[..., b] = normed[..., a] * s_ + normed[..., b] * c
+
+    def check_rope_norm(get, extras, expected=rotated, heads=heads, n=n, hd=hd, n_ctx=n_ctx, pos0=pos0):
+        got = get(np.float32).reshape(n, 8, hd)
+        assert_close("rope with q/k norms", expected[:, :6], got[:, :6], 1e-4, 1e-4)
+        assert_close("rope with q/k norms: v untouched", heads[:, 6:], got[:, 6:], 0, 0)
+        kc = extras["k_cache"](np.float32).reshape(2, n_ctx, hd)
+        assert_close("rope with q/k norms: k cache", expected[:, 4:6].transpose(1, 0, 2), kc[:, pos0:pos0 + n], 1e-4, 1e-4)
+    cases.add("rope", {"out": qkv, "k_cache": np.zeros((2, n_ctx, hd), np.float32), "v_cache": np.zeros((2, n_ctx, hd), np.float32),
+                       "q_norm": qn, "k_norm": kn},
+              {"config": cfg, "n_ctx": n_ctx, "pos0": pos0, "n": n, "head": cs.ravel().tolist()}, "out", check_rope_norm,
+              extra_outputs=["k_cache"])
+
+    # Attention on a sliding Gemma 2 layer: head_dim 256, 4 heads over 2 KV heads, a query scale,
+    # scores capped at 2 and a window of 150 keys (more than one tile of 128), 3 queries at 200..202.
+    hd, n, pos0, n_ctx, window = 256, 3, 200, 210, 150
+    cfg = {"n_heads": 4, "n_kv_heads": 2, "head_dim": hd, "n_rot": hd, "rope_neox": True, "attn_scale": 0.05, "attn_softcap": 2.0}
+    qkv = rng.standard_normal((n, 8 * hd)).astype(np.float32)
+    kc = rng.standard_normal((2, n_ctx, hd)).astype(np.float32) * 3
+    vc = rng.standard_normal((2, n_ctx, hd)).astype(np.float32)
+    expected = np.zeros((n, 4, hd))
+    for t in range(n):
+        for h in range(4):
+            keys = slice(pos0 + t + 1 - window, pos0 + t + 1)
+            sc = 2.0 * np.tanh(kc[h // 2, keys].astype(np.float64) @ qkv[t, h * hd:(h + 1) * hd] * 0.05 / 2.0)
+            p = np.exp(sc - sc.max())
+            expected[t, h] = (p / p.sum()) @ vc[h // 2, keys]
+
+    def check_gemma_attention(get, extras, expected=expected, n=n, hd=hd):
+        assert_close("attention: head_dim 256, scale, soft-cap, window", expected, get(np.float32).reshape(n, 4, hd), 1e-4, 1e-5)
+    cases.add("attention", {"qkv": qkv, "k_cache": kc, "v_cache": vc, "out": np.zeros((n, 4, hd), np.float32)},
+              {"config": cfg, "n_ctx": n_ctx, "pos0": pos0, "n": n, "window": window}, "out", check_gemma_attention)
 
 
 def test_every_webgpu_kernel_matches_numpy(results):

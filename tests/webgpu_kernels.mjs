@@ -46,17 +46,20 @@ for (const [i, c] of cases.entries()) {
   if (c.kernel === 'matvec') {
     d.dispatch(k.matvec.matvec({ key: 'case', parts: parts(), n_cols: a.n_cols, n_tokens: a.n_tokens, x: buf.x, x_stride: a.x_stride,
       x_offset: a.x_offset ?? 0, out: buf.out, out_stride: a.out_stride, out_offset: a.out_offset ?? 0, mode: MODE[a.mode ?? 'write'],
-      bias: buf.bias ?? null }));
+      bias: buf.bias ?? null, scalar: a.scalar ?? 0 }));
   } else if (c.kernel === 'embed') {
-    d.dispatch(k.matvec.embed({ key: 'case', parts: parts(), n_cols: a.n_cols, tokens: a.tokens, out: buf.out, out_stride: a.out_stride }));
+    d.dispatch(k.matvec.embed({ key: 'case', parts: parts(), n_cols: a.n_cols, tokens: a.tokens, out: buf.out, out_stride: a.out_stride,
+      scale: a.scale ?? 1 }));
   } else if (c.kernel === 'rmsnorm') {
-    d.dispatch(k.rmsnorm.call({ key: 'case', src: buf.src, weight: buf.weight, dst: buf.out, cols: a.cols, n: a.n, from: a.from, eps: a.eps }));
+    d.dispatch(k.rmsnorm.call({ key: 'case', src: buf.src, weight: buf.weight, dst: buf.out, cols: a.cols, n: a.n, from: a.from, eps: a.eps,
+      accumulate: a.accumulate ?? false }));
   } else if (c.kernel === 'rope') {
     d.dispatch(k.rope.call({ key: 'case', c: a.config, qkv: buf.out, k_cache: buf.k_cache, v_cache: buf.v_cache,
-      cs: { buffer: d.arena, offset: 0 }, n_ctx: a.n_ctx, pos0: a.pos0, n: a.n }));
+      cs: { buffer: d.arena, offset: 0 }, n_ctx: a.n_ctx, pos0: a.pos0, n: a.n,
+      norms: buf.q_norm ? { q: buf.q_norm, k: buf.k_norm } : null }));
   } else if (c.kernel === 'attention') {
     d.dispatch(k.attention.call({ key: 'case', c: a.config, qkv: buf.qkv, k_cache: buf.k_cache, v_cache: buf.v_cache, out: buf.out,
-      n_ctx: a.n_ctx, pos0: a.pos0, n: a.n, segments: buf.segments ?? null }));
+      n_ctx: a.n_ctx, pos0: a.pos0, n: a.n, segments: buf.segments ?? null, window: a.window ?? 0 }));
   } else if (c.kernel === 'layernorm') {
     d.dispatch(k.layernorm.call({ key: 'case', x: buf.out, weight: buf.weight, bias: buf.bias, cols: a.cols, n: a.n, eps: a.eps }));
   } else if (c.kernel === 'argmax') {

@@ -1,7 +1,7 @@
 // The forward-pass schedule of a decoder layer stack, backend-neutral: it calls the ops of
 // webgpu/ops_contract.js on buffers the backend owns. Eight ops per layer for the llama family, so
 // that a GPU backend can run each as one dispatch; Gemma 2/3's norms after attention and after the
-// feed-forward add one op each, final logit soft-capping one per pass.
+// feed-forward add one op each.
 
 export class Transformer {
   /** @param {import('./ops_contract.js').BackendOps} backend */
@@ -43,8 +43,7 @@ export class Transformer {
     }
     const m = n - logits_from;
     b.rmsnorm('x', W.output_norm, 'xb', n, logits_from);
-    b.matmuls('xb', m, [{ W: W.output }], 'logits');
-    if (c.final_softcap) b.softcap('logits', m, c.final_softcap);
+    b.matmuls('xb', m, [{ W: W.output }], 'logits', false, c.final_softcap ?? 0);
     if (want === 'argmax') return b.argmax(m);
     return want.sample ? b.sample(m, want.sample) : b.logits(m);
   }

@@ -24,8 +24,9 @@
  *   The batch's positions are pos0..pos0+n-1 (RoPE angles, causal masks, KV store offsets).
  * @property {(src: BufferName, weight: object, dst: BufferName, n: number, from?: number) => void} rmsnorm
  *   dst rows 0..n-from-1 = rmsnorm(src rows from..n-1) * weight.
- * @property {(input: BufferName, n: number, outs: Projection[], dst: BufferName, accumulate?: boolean) => void} matmuls
- *   dst rows = concat over outs of (input . W^T + bias), n rows; accumulate adds into dst instead.
+ * @property {(input: BufferName, n: number, outs: Projection[], dst: BufferName, accumulate?: boolean, cap?: number) => void} matmuls
+ *   dst rows = concat over outs of (input . W^T + bias), n rows; accumulate adds into dst instead;
+ *   cap > 0 soft-caps the rows: cap * tanh(y / cap) (Gemma 2's final logits).
  * @property {(src: BufferName, weight: object, dst: BufferName, n: number) => void} rmsnormAdd
  *   dst rows 0..n-1 += rmsnorm(src rows) * weight (Gemma 2/3's norms after attention and feed-forward).
  * @property {(input: BufferName, n: number, w_gate: object, w_up: object, dst: BufferName, act: 'silu'|'gelu') => void} matmulGlu
@@ -38,8 +39,7 @@
  *   att = causal softmax(cap(q k^T * attn_scale)) v over the cache, for the batch's queries, where
  *   cap(s) = attn_softcap * tanh(s / attn_softcap) when the config has a cap; on a sliding layer
  *   (windowOf in model.js) a query sees only the last sliding_window positions.
- * @property {(name: 'logits', m: number, cap: number) => void} softcap
- *   The first m rows of logits = cap * tanh(logits / cap) (Gemma 2's final soft-capping).
+
  * @property {(m: number) => Float32Array|Promise<Float32Array>} logits
  *   The first m rows of logits, once the work queued so far is done.
  * @property {(m: number) => Int32Array|Promise<Int32Array>} argmax

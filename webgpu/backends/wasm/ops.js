@@ -150,17 +150,14 @@ export class WasmOps {
     this.rt.k.add(d.ptr, this.buf.xb2.ptr, d.ptr, d.cols * n);
   }
 
-  softcap(name, m, cap) {
-    const b = this.buf[name];
-    this.rt.k.softcap_rows(b.ptr, m * b.cols, cap);
-  }
 
   rmsnorm(src, weight, dst, n, from = 0) {
     const s = this.buf[src];
     this.rt.k.rmsnorm(s.ptr + from * s.cols * 4, weight.ptr, this.buf[dst].ptr, s.cols, this.c.rms_eps, n - from);
   }
 
-  matmuls(input, n, outs, dst, accumulate = false) {
+  matmuls(input, n, outs, dst, accumulate = false, cap = 0) {
+    if (cap && accumulate) throw new Error('a soft-capped projection cannot accumulate');
     const target = accumulate ? this.buf.xb2 : this.buf[dst];
     this.#matmuls(input, n, outs.map(({ W }) => W), target);
     let col = 0;
@@ -173,6 +170,7 @@ export class WasmOps {
       }
       col += W.rows;
     }
+    if (cap) this.rt.k.softcap_rows(target.ptr, n * target.cols, cap);
     if (accumulate) {
       const d = this.buf[dst];
       if (d.cols !== col) throw new Error(`accumulating ${col} columns into ${dst}, which has ${d.cols}`);

@@ -1,9 +1,10 @@
 // Attention over one layer's KV cache with an online softmax: one workgroup per (query head,
 // token); keys in tiles of WG, each thread scores one key of the tile, then thread i accumulates
-// output dim i. Grouped-query heads share their KV head. head_dim <= WG. Causal: token t sees
-// cache positions 0..pos0+t. Otherwise (an encoder's packed sequences) token t sees its own
-// sequence: segments[2t] is the sequence's first row, segments[2t + 1] its rows, and row r's key
-// sits at cache position pos0 + r.
+// output dims i and i + WG. Grouped-query heads share their KV head. head_dim <= 2 WG. Causal:
+// token t sees cache positions 0..pos0+t, or only the last `window` of them when window > 0 (a
+// sliding layer). Otherwise (an encoder's packed sequences) token t sees its own sequence:
+// segments[2t] is the sequence's first row, segments[2t + 1] its rows, and row r's key sits at
+// cache position pos0 + r. Scores are q.k * scale, soft-capped (cap * tanh(s / cap)) when cap > 0.
 
 const WG = 128u;
 
@@ -16,8 +17,10 @@ struct Params {
   pos0: u32,
   q_stride: u32,   // floats between rows of q (q is the start of each qkv row)
   out_stride: u32,
-  scale: f32,      // 1 / sqrt(head_dim)
+  scale: f32,      // 1 / sqrt(head_dim), or the architecture's query scale
   causal: u32,
+  softcap: f32,    // 0: none
+  window: u32,     // 0: none
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -27,7 +30,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> segments: array<u32>;
 
-var<workgroup> q_s: array<f32, WG>;
+var<workgroup> q_s: array<f32, 2 * WG>;
 var<workgroup> p_s: array<f32, WG>;
 var<workgroup> red: array<f32, WG>;
 
@@ -55,14 +58,18 @@ fn attention(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
   if (params.causal == 0u) {
     cache0 += (params.pos0 + segments[2u * t]) * hd;
     n_keys = segments[2u * t + 1u];
+  } else if (params.window > 0u && n_keys > params.window) {
+    cache0 += (n_keys - params.window) * hd;
+    n_keys = params.window;
   }
-  if (li < hd) {
-    q_s[li] = qkv[t * params.q_stride + h * hd + li];
+  for (var d = li; d < hd; d += WG) {
+    q_s[d] = qkv[t * params.q_stride + h * hd + d];
   }
   workgroupBarrier();
   var m = -3.0e38;
   var l = 0.0;
   var acc = 0.0;
+  var acc2 = 0.0;  // dim li + WG
   for (var start = 0u; start < n_keys; start += WG) {
     let j = start + li;
     var s = -3.0e38;
@@ -73,6 +80,9 @@ fn attention(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
         d += q_s[i] * k_cache[k0 + i];
       }
       s = d * params.scale;
+      if (params.softcap > 0.0) {
+        s = params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0));
+      }
     }
     red[li] = s;
     let m_new = max(m, reduce(li, true));
@@ -83,10 +93,16 @@ fn attention(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
     let corr = exp(m - m_new);
     l = l * corr + tile_sum;
     acc *= corr;
+    acc2 *= corr;
+    let n = min(WG, n_keys - start);
     if (li < hd) {
-      let n = min(WG, n_keys - start);
       for (var jj = 0u; jj < n; jj++) {
         acc += p_s[jj] * v_cache[cache0 + (start + jj) * hd + li];
+      }
+    }
+    if (li + WG < hd) {
+      for (var jj = 0u; jj < n; jj++) {
+        acc2 += p_s[jj] * v_cache[cache0 + (start + jj) * hd + li + WG];
       }
     }
     m = m_new;
@@ -94,5 +110,8 @@ fn attention(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
   }
   if (li < hd) {
     out[t * params.out_stride + h * hd + li] = acc / l;
+  }
+  if (li + WG < hd) {
+    out[t * params.out_stride + h * hd + li + WG] = acc2 / l;
   }
 }

@@ -7,7 +7,7 @@
 // run on the GPU, and the pass ends in a readback of the last layer's rows.
 
 import { mapEncoderWeights } from '../../encoder_model.js';
-import { mapWeights } from '../../model.js';
+import { mapWeights, ropeOf, uploadTensors, windowOf } from '../../model.js';
 import { bufferColumns } from '../../ops_contract.js';
 import { ropeTable } from '../../rope_table.js';
 import { blobPieces } from '../../tensor_bytes.js';
@@ -21,7 +21,7 @@ import { RMSNorm } from './rmsnorm.js';
 import { RopeStore } from './rope_store.js';
 import { SAMPLE_LIMITS, Sample } from './sample.js';
 
-const OPS_PER_LAYER = 8;
+const OPS_PER_LAYER = 10; // 8 for the llama family, 10 with Gemma 2/3's post-norms
 
 /**
  * Load a described model onto a WebGPU device; returns {ops, weights, info, release, loseDevice}.
@@ -43,7 +43,8 @@ export async function createWebGPUOps(blobs, gguf, model, { n_ctx, n_batch, gpu 
   device.addEventListener?.('uncapturederror', (e) => released || onDeviceLost(e.error?.message ?? 'a GPU error'));
   const T = model.tensors;
   const host = new Set(model.config.encoder ? [T.token_embd, T.position_embd, T.token_types].filter(Boolean).map((t) => t.name) : []);
-  const handles = await uploadWeights(device, blobs, gguf.tensors, maxBinding(device_limits), host);
+  const handles = await uploadWeights(device, blobs, model.config.encoder ? gguf.tensors : uploadTensors(T, gguf.tensors),
+    maxBinding(device_limits), host);
   const weights = (model.config.encoder ? mapEncoderWeights : mapWeights)(T, (t) => handles.get(t.name));
   const kernels = {
     layernorm: await LayerNorm.create(device),
@@ -155,9 +156,18 @@ export class WebGPUOps {
       k: device.createBuffer({ label: `k cache ${l}`, size: kv_bytes, usage }),
       v: device.createBuffer({ label: `v cache ${l}`, size: kv_bytes, usage }),
     }));
-    // Per step: the RoPE table (n_batch rows of n_rot/2 cos/sin pairs) heads the uniform arena.
-    this.dispatcher = new Dispatcher(device, { n_slots: c.n_layers * OPS_PER_LAYER + 8, head_bytes: n_batch * c.n_rot * 4 });
-    this.fillRope = ropeTable(c);
+    // Per step: the RoPE tables (n_batch rows of n_rot/2 cos/sin pairs each; one per distinct
+    // (theta, scale) of the layers: Gemma 3's sliding layers have their own) head the uniform arena.
+    const ropes = new Map();
+    this.rope_of_layer = Array.from({ length: c.n_layers }, (_, l) => {
+      const { theta, scale } = ropeOf(c, l);
+      const key = `${theta}:${scale}`;
+      if (!ropes.has(key)) ropes.set(key, { offset: ropes.size * n_batch * c.n_rot, fill: ropeTable({ ...c, rope_theta: theta, rope_scale: scale }) });
+      return ropes.get(key);
+    });
+    this.ropes = [...ropes.values()];
+    this.dispatcher = new Dispatcher(device, { n_slots: c.n_layers * OPS_PER_LAYER + 8,
+      head_bytes: Math.max(1, this.ropes.length) * n_batch * c.n_rot * 4 });
     this.biases = new Map(); // concatenated q|k|v biases, by the key of their matmuls
     this.host_logits = new Float32Array(n_batch * c.vocab_size);
     this.pos0 = 0;
@@ -172,12 +182,12 @@ export class WebGPUOps {
     return { forwards: this.forwards, dispatches, submits, readback_bytes: this.readback_bytes, record_ms };
   }
 
-  embed(table, tokens, dst) {
+  embed(table, tokens, dst, scale = 1) {
     this.dispatcher.begin();
     this.forwards++;
     if (table.host) return this.#hostRows(table, tokens, dst, false);
     this.#run(this.k.matvec.embed({ key: `embed:${table.name}:${dst}`, parts: table.parts, n_cols: table.cols, tokens,
-      out: this.buf[dst], out_stride: this.cols[dst] }));
+      out: this.buf[dst], out_stride: this.cols[dst], scale }));
   }
 
   /** An encoder's input: dst rows += rows `ids` of a host table (written before the next GPU op). */
@@ -233,15 +243,25 @@ export class WebGPUOps {
 
   setPositions(pos0, n) {
     this.pos0 = pos0;
-    this.fillRope(this.dispatcher.head(n * this.c.n_rot), pos0, n);
+    const rows = n * this.c.n_rot;
+    const head = this.dispatcher.head(this.ropes.length * this.n_batch * this.c.n_rot);
+    for (const r of this.ropes) r.fill(head.subarray(r.offset, r.offset + rows), pos0, n);
   }
+
+  rmsnormAdd(src, weight, dst, n) {
+    if (this.cols[src] !== this.cols[dst]) throw new Error(`adding ${this.cols[src]} columns into ${dst}, which has ${this.cols[dst]}`);
+    this.#run(this.k.rmsnorm.call({ key: `rmsnorm+:${src}:${weight.name}:${dst}`, src: this.buf[src], weight: weight.parts[0].buffer,
+      dst: this.buf[dst], cols: this.cols[src], n, eps: this.c.rms_eps, accumulate: true }));
+  }
+
 
   rmsnorm(src, weight, dst, n, from = 0) {
     this.#run(this.k.rmsnorm.call({ key: `rmsnorm:${src}:${weight.name}:${dst}`, src: this.buf[src], weight: weight.parts[0].buffer,
       dst: this.buf[dst], cols: this.cols[src], n, from, eps: this.c.rms_eps }));
   }
 
-  matmuls(input, n, outs, dst, accumulate = false) {
+  matmuls(input, n, outs, dst, accumulate = false, cap = 0) {
+    if (cap && accumulate) throw new Error('a soft-capped projection cannot accumulate');
     const parts = outs.flatMap(({ W }) => W.parts);
     const names = outs.map(({ W }) => W.name).join('|');
     const bias = outs.some((o) => o.bias) ? this.#bias(names, outs) : null;
@@ -253,7 +273,7 @@ export class WebGPUOps {
       this.#run(this.k.matvec.matvec({
         key: `matvec:${input}:${names}#${p}:${dst}`, parts: chunk, n_cols: cols, n_tokens: n, x: this.buf[input],
         x_stride: this.cols[input], out: this.buf[dst], out_stride: this.cols[dst], out_offset: row,
-        mode: accumulate ? MODE.accumulate : MODE.write,
+        mode: accumulate ? MODE.accumulate : cap ? MODE.softcap : MODE.write, scalar: cap,
         bias: bias && p === 0 && parts.length <= MAX_PARTS ? bias : null,
       }));
       row += chunk.reduce((r, q) => r + q.rows, 0);
@@ -261,16 +281,19 @@ export class WebGPUOps {
     if (bias && parts.length > MAX_PARTS) throw new Error('biases on a projection split into more than 4 parts');
   }
 
-  matmulSwiglu(input, n, w_gate, w_up, dst) {
+  matmulGlu(input, n, w_gate, w_up, dst, act = 'silu') {
+    const mode = { silu: MODE.swiglu, gelu: MODE.geglu }[act];
+    if (mode === undefined) throw new Error(`gate activation ${act} is not one we run`);
     this.#run(this.k.matvec.matvec({
-      key: `swiglu:${input}:${w_gate.name}:${dst}`, parts: [w_gate.parts[0], w_up.parts[0]], n_cols: w_gate.cols, n_tokens: n,
-      x: this.buf[input], x_stride: this.cols[input], out: this.buf[dst], out_stride: this.cols[dst], mode: MODE.swiglu,
+      key: `glu:${input}:${w_gate.name}:${dst}`, parts: [w_gate.parts[0], w_up.parts[0]], n_cols: w_gate.cols, n_tokens: n,
+      x: this.buf[input], x_stride: this.cols[input], out: this.buf[dst], out_stride: this.cols[dst], mode,
     }));
   }
 
-  ropeStore(l, n) {
+  ropeStore(l, n, norms = null) {
     this.#run(this.k.rope.call({ key: `rope:${l}`, c: this.c, qkv: this.buf.qkv, k_cache: this.kv[l].k, v_cache: this.kv[l].v,
-      cs: { buffer: this.dispatcher.arena, offset: 0 }, n_ctx: this.n_ctx, pos0: this.pos0, n }));
+      cs: { buffer: this.dispatcher.arena, offset: this.rope_of_layer[l].offset }, n_ctx: this.n_ctx, pos0: this.pos0, n,
+      norms: norms && { q: norms.q.parts[0].buffer, k: norms.k.parts[0].buffer } }));
   }
 
   /** Causal; or, with segments ([first row, rows] each), within each packed sequence. */
@@ -282,7 +305,7 @@ export class WebGPUOps {
     }
     this.#run(this.k.attention.call({ key: `attention:${l}`, c: this.c, qkv: this.buf.qkv, k_cache: this.kv[l].k,
       v_cache: this.kv[l].v, out: this.buf.att, n_ctx: this.n_ctx, pos0: this.pos0, n,
-      segments: segments ? this.segments : null }));
+      segments: segments ? this.segments : null, window: windowOf(this.c, l) }));
   }
 
   async logits(m) {

@@ -11,13 +11,14 @@ const WG = 64; // invocations per matvec workgroup, as WG in the WGSL: one row p
 const TILE_T = 8; // tokens per workgroup
 const DECODE_ROWS = 4; // rows per subgroup of matvec_decode (one token)
 const EMBED_WG = 64;
-export const MODE = { write: 0, accumulate: 1, swiglu: 2, gelu: 3 };
+export const MODE = { write: 0, accumulate: 1, swiglu: 2, gelu: 3, geglu: 4, softcap: 5 };
+const GATED = new Set([MODE.swiglu, MODE.geglu]);
 // ggml types the kernels read, and the elements per block of each.
 export const BLOCK_ELEMS = { 0: 1, 1: 1, 2: 32, 3: 32, 6: 32, 7: 32, 8: 32, 10: 256, 11: 256, 12: 256, 13: 256, 14: 256 };
 
 export const PARAMS = uniformStruct([
   ['n_cols', 'u32'], ['n_tokens', 'u32'], ['x_stride', 'u32'], ['x_offset', 'u32'], ['out_stride', 'u32'],
-  ['out_offset', 'u32'], ['n_rows', 'u32'], ['_pad', 'u32'], ['part_end', 'vec4<u32>'], ['tokens', 'array<vec4<u32>, 16>'],
+  ['out_offset', 'u32'], ['n_rows', 'u32'], ['scalar', 'f32'], ['part_end', 'vec4<u32>'], ['tokens', 'array<vec4<u32>, 16>'],
 ]);
 const NO_TOKENS = new Uint32Array(64);
 
@@ -49,18 +50,19 @@ export class QuantMatvec {
 
   /**
    * out rows [t, out_offset + r] (=, +=) parts' rows . x[t] (+ bias), or SwiGLU of parts 0 and 1,
-   * or GELU of the (biased) rows.
+   * or GeGLU of them, or GELU of the (biased) rows, or the rows soft-capped at `scalar`.
    * parts: [{buffer, rows, type}] (rows concatenated); x, out, bias: GPUBuffers; strides in floats.
    * Returns a call for Dispatcher.dispatch.
    */
   matvec({ key, parts, n_cols, n_tokens, x, x_stride, x_offset = 0, out, out_stride, out_offset = 0,
-    mode = MODE.write, bias = null }) {
+    mode = MODE.write, bias = null, scalar = 0 }) {
     checkParts(parts, n_cols);
-    if (mode === MODE.swiglu && (parts.length !== 2 || parts[0].rows !== parts[1].rows)) {
-      throw new Error(`SwiGLU needs a gate and an up part of the same rows; got ${parts.map((p) => p.rows).join(', ')}`);
+    if (GATED.has(mode) && (parts.length !== 2 || parts[0].rows !== parts[1].rows)) {
+      throw new Error(`a gated unit needs a gate and an up part of the same rows; got ${parts.map((p) => p.rows).join(', ')}`);
     }
+    if (mode === MODE.softcap && !(scalar > 0)) throw new Error(`soft-capping needs a cap above 0, not ${scalar}`);
     if (n_cols % 32 || x_stride % 4 || x_offset % 4) throw new Error(`x rows must be whole vec4s and chunks (n_cols ${n_cols}, stride ${x_stride})`);
-    const n_rows = mode === MODE.swiglu ? parts[0].rows : parts.reduce((n, p) => n + p.rows, 0);
+    const n_rows = GATED.has(mode) ? parts[0].rows : parts.reduce((n, p) => n + p.rows, 0);
     const weights = [0, 1, 2, 3].map((i) => (parts[i] ?? parts[0]).buffer);
     const decode = n_tokens === 1;
     const entry = decode ? 'matvec_decode' : 'matvec';
@@ -68,15 +70,15 @@ export class QuantMatvec {
     return {
       key: `${key}:${entry}`, struct: PARAMS,
       pipeline: this.#pipeline(entry, parts.map((p) => p.type), mode, bias !== null),
-      params: { n_cols, n_tokens, x_stride, x_offset, out_stride, out_offset, n_rows, _pad: 0,
+      params: { n_cols, n_tokens, x_stride, x_offset, out_stride, out_offset, n_rows, scalar,
         part_end: partEnds(parts), tokens: NO_TOKENS },
       bindings: [[1, x], [2, out], [3, bias ?? x], ...weights.map((w, i) => [4 + i, w])],
       groups: spread(Math.ceil(n_rows / rows_per_group), Math.ceil(n_tokens / TILE_T), this.max_groups),
     };
   }
 
-  /** out rows t = dequantized table rows tokens[t] (n <= 64). */
-  embed({ key, parts, n_cols, tokens, out, out_stride }) {
+  /** out rows t = dequantized table rows tokens[t] (n <= 64), times scale. */
+  embed({ key, parts, n_cols, tokens, out, out_stride, scale = 1 }) {
     checkParts(parts, n_cols);
     if (tokens.length > 64) throw new Error(`embed takes at most 64 tokens, got ${tokens.length}`);
     const n_rows = parts.reduce((n, p) => n + p.rows, 0);
@@ -89,7 +91,7 @@ export class QuantMatvec {
     return {
       key, struct: PARAMS,
       pipeline: this.#pipeline('embed', parts.map((p) => p.type)),
-      params: { n_cols, n_tokens: tokens.length, x_stride: 0, x_offset: 0, out_stride, out_offset: 0, n_rows, _pad: 0,
+      params: { n_cols, n_tokens: tokens.length, x_stride: 0, x_offset: 0, out_stride, out_offset: 0, n_rows, scalar: scale,
         part_end: partEnds(parts), tokens: ids },
       bindings: [[2, out], ...weights.map((w, i) => [4 + i, w])],
       groups: [Math.ceil(n_cols / 32 / EMBED_WG), tokens.length, 1],

@@ -2,8 +2,11 @@
 //   matvec: out[t, r] (=, +=) W[r] . x[t] (+ bias[r]) for up to 4 weight parts whose rows are
 //           concatenated (q|k|v, or one tensor split by rows across bindings); or, in SWIGLU mode,
 //           silu(gate[r] . x[t]) * (up[r] . x[t]) with parts 0 and 1 the gate and up weights; or,
-//           in GELU mode, gelu(W[r] . x[t] + bias[r]) (an encoder's feed-forward, the erf form).
-//   embed:  out[t] = dequantized row tokens[t] of the table (rows concatenated over the parts).
+//           in GELU mode, gelu(W[r] . x[t] + bias[r]) (an encoder's feed-forward, the erf form); in
+//           GEGLU mode as SWIGLU with GELU's tanh form (Gemma); in SOFTCAP mode,
+//           scalar * tanh(W[r] . x[t] / scalar) (Gemma 2's final logits).
+//   embed:  out[t] = dequantized row tokens[t] of the table (rows concatenated over the parts),
+//           times scalar (Gemma's sqrt(dim)).
 // Work unit: a chunk of 32 weights of one row (a block of the 32-element types, an eighth of a
 // K-quant super-block). Each subgroup takes one row: its lanes walk the row's chunks, keep one sum
 // per token of the tile (TILE_T tokens per workgroup: prefill reads each weight once per tile, not
@@ -22,12 +25,16 @@ const MODE_WRITE = 0u;
 const MODE_ACCUMULATE = 1u;
 const MODE_SWIGLU = 2u;
 const MODE_GELU = 3u;
+const MODE_GEGLU = 4u;
+const MODE_SOFTCAP = 5u;
 
 override TYPE0: u32 = Q4_0;
 override TYPE1: u32 = Q4_0;
 override TYPE2: u32 = Q4_0;
 override TYPE3: u32 = Q4_0;
 override MODE: u32 = MODE_WRITE;
+// Gate and up parts (SwiGLU or GeGLU).
+override GATED: bool = MODE == MODE_SWIGLU || MODE == MODE_GEGLU;
 override HAS_BIAS: bool = false;
 
 // Field order as PARAMS in quant_matvec.js.
@@ -38,8 +45,8 @@ struct Params {
   x_offset: u32,     // first float of x's row 0
   out_stride: u32,   // floats between rows of out
   out_offset: u32,   // first output column
-  n_rows: u32,       // output rows (SWIGLU: rows of the gate)
-  _pad: u32,
+  n_rows: u32,       // output rows (SWIGLU, GEGLU: rows of the gate)
+  scalar: f32,       // SOFTCAP: the cap; embed: the scale
   part_end: vec4<u32>,          // cumulative row counts of parts 0..3
   tokens: array<vec4<u32>, 16>, // embed: the token ids, 4 per vec4
 }
@@ -355,7 +362,12 @@ fn erf(x: f32) -> f32 {
   return sign(x) * (1.0 - p * exp(-a * a));
 }
 
-// Output row r of token t: v (+ bias), written, added, SwiGLU'd with up, or GELU'd.
+// tanh, its argument clamped where f32 tanh is +-1 already (some implementations overflow past it).
+fn tanh_(x: f32) -> f32 {
+  return tanh(clamp(x, -15.0, 15.0));
+}
+
+// Output row r of token t: v (+ bias), written, added, SwiGLU'd or GeGLU'd with up, GELU'd, or capped.
 fn store(r: u32, t: u32, total: f32, up: f32) {
   var v = total;
   if (HAS_BIAS) {
@@ -364,6 +376,10 @@ fn store(r: u32, t: u32, total: f32, up: f32) {
   let o = t * params.out_stride + params.out_offset + r;
   if (MODE == MODE_SWIGLU) {
     out[o] = v / (1.0 + exp(-v)) * up;
+  } else if (MODE == MODE_GEGLU) {
+    out[o] = 0.5 * v * (1.0 + tanh_(0.7978845608028654 * (v + 0.044715 * v * v * v))) * up;
+  } else if (MODE == MODE_SOFTCAP) {
+    out[o] = params.scalar * tanh_(v / params.scalar);
   } else if (MODE == MODE_GELU) {
     out[o] = 0.5 * v * (1.0 + erf(v * 0.70710678118654752));
   } else if (MODE == MODE_ACCUMULATE) {
@@ -389,7 +405,7 @@ fn matvec(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: v
   var acc: array<f32, TILE_T>;
   var acc_up: array<f32, TILE_T>;
   if (live) {
-    if (MODE == MODE_SWIGLU) {
+    if (GATED) {
       acc = row_dots(0u, TYPE0, r * row_bytes(TYPE0), lane, lanes, n_chunks, x0, xs, n_t);
       acc_up = row_dots(1u, TYPE1, r * row_bytes(TYPE1), lane, lanes, n_chunks, x0, xs, n_t);
     } else {
@@ -408,7 +424,7 @@ fn matvec(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: v
   var up: array<f32, TILE_T>;
   for (var t = 0u; t < n_t; t++) {
     total[t] = subgroupAdd(acc[t]);
-    if (MODE == MODE_SWIGLU) {
+    if (GATED) {
       up[t] = subgroupAdd(acc_up[t]);
     }
   }
@@ -430,7 +446,7 @@ fn matvec_decode(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id
   var at: array<vec2<u32>, DECODE_ROWS>;
   for (var k = 0u; k < DECODE_ROWS; k++) {
     let r = min(r0 + k, params.n_rows - 1u);
-    at[k] = select(locate(r), vec2<u32>(0u, r), MODE == MODE_SWIGLU);
+    at[k] = select(locate(r), vec2<u32>(0u, r), GATED);
   }
   var s = vec4<f32>(0.0);
   var s_up = vec4<f32>(0.0);
@@ -440,7 +456,7 @@ fn matvec_decode(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id
       xv[j] = x[x0 + c * 8u + j];
     }
     for (var k = 0u; k < DECODE_ROWS; k++) {
-      if (MODE == MODE_SWIGLU) {
+      if (GATED) {
         s[k] += dot_xv(dequant(0u, TYPE0, at[k].y * row_bytes(TYPE0), c), xv);
         s_up[k] += dot_xv(dequant(1u, TYPE1, at[k].y * row_bytes(TYPE1), c), xv);
       } else {
@@ -451,7 +467,7 @@ fn matvec_decode(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id
   for (var k = 0u; k < DECODE_ROWS; k++) {
     let total = subgroupAdd(s[k]);
     var up = 0.0;
-    if (MODE == MODE_SWIGLU) {
+    if (GATED) {
       up = subgroupAdd(s_up[k]);
     }
     if (r0 + k < params.n_rows && lane == 0u) {
@@ -475,9 +491,10 @@ fn embed(@builtin(global_invocation_id) id: vec3<u32>) {
   let w = dequant(pr.x, ty, pr.y * row_bytes(ty), c);
   let o = t * params.out_stride + params.out_offset + c * 32u;
   for (var j = 0u; j < 8u; j++) {
-    out[o + 4u * j] = w[j].x;
-    out[o + 4u * j + 1u] = w[j].y;
-    out[o + 4u * j + 2u] = w[j].z;
-    out[o + 4u * j + 3u] = w[j].w;
+    let v = w[j] * params.scalar;
+    out[o + 4u * j] = v.x;
+    out[o + 4u * j + 1u] = v.y;
+    out[o + 4u * j + 2u] = v.z;
+    out[o + 4u * j + 3u] = v.w;
   }
 }

@@ -1,4 +1,5 @@
-// RMSNorm of token rows: dst[t] = src[from + t] / rms(src[from + t]) * weight, one workgroup per row.
+// RMSNorm of token rows: dst[t] = src[from + t] / rms(src[from + t]) * weight, or dst[t] += that
+// (accumulate: Gemma 2/3's norm after a projection, into the residual); one workgroup per row.
 
 const WG = 256u;
 
@@ -9,6 +10,7 @@ struct Params {
   dst_stride: u32,
   first_row: u32,   // first source row
   eps: f32,
+  accumulate: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -37,6 +39,7 @@ fn rmsnorm(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: 
   workgroupBarrier();
   let scale = inverseSqrt(partial[0] / f32(params.n) + params.eps);
   for (var i = li; i < params.n; i += WG) {
-    dst[d0 + i] = src[s0 + i] * scale * weight[i];
+    let v = src[s0 + i] * scale * weight[i];
+    dst[d0 + i] = select(v, dst[d0 + i] + v, params.accumulate == 1u);
   }
 }

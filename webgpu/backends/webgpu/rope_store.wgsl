@@ -1,6 +1,11 @@
 // RoPE on the q and k parts of the qkv rows, then k and v into one layer's cache at the batch
-// positions. One thread per pair of values: (head, pair) over the q, k and v heads, y = token.
-// The rotation's cos/sin per (token, pair) come from the host (f64 angles, as the WASM backend).
+// positions. One workgroup per (head, token) over the q, k and v heads; thread i takes pair i of
+// the head (head_dim <= 2 WG). The rotation's cos/sin per (token, pair) come from the host (f64
+// angles, as the WASM backend). With norm == 1, each q and k head is first RMS-normalized and
+// weighted by q_norm or k_norm (Qwen3's and Gemma 3's q/k norms): the head's sum of squares is
+// reduced in the workgroup before any thread writes, so the head is read whole first.
+
+const WG = 128u;
 
 // Field order as PARAMS in rope_store.js.
 struct Params {
@@ -14,6 +19,8 @@ struct Params {
   n_ctx: u32,
   qkv_stride: u32,
   cs_offset: u32,  // first float of the cos/sin table in `cs`: per token, n_rot/2 (cos, sin) pairs
+  norm: u32,       // 1: RMS-normalize q and k heads first
+  eps: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -21,16 +28,16 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v_cache: array<f32>;
 @group(0) @binding(4) var<storage, read> cs: array<f32>;
+@group(0) @binding(5) var<storage, read> q_norm: array<f32>;
+@group(0) @binding(6) var<storage, read> k_norm: array<f32>;
 
-@compute @workgroup_size(64)
-fn rope_store(@builtin(global_invocation_id) id: vec3<u32>) {
-  let half_dim = params.head_dim / 2u;
-  let t = id.y;
-  let head = id.x / half_dim;
-  let i = id.x % half_dim;
-  if (t >= params.n_tokens || head >= params.n_heads + 2u * params.n_kv_heads) {
-    return;
-  }
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn rope_store(@builtin(local_invocation_index) i: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let head = wg.x;
+  let t = wg.y;
+  let live = i < params.head_dim / 2u;
   let rot_half = params.n_rot / 2u;
   // The two dims of this pair, and whether they rotate.
   var a = 2u * i;
@@ -44,18 +51,42 @@ fn rope_store(@builtin(global_invocation_id) id: vec3<u32>) {
       b = a + 1u;
     }
   }
-  let rotate = i < rot_half;
   let row = t * params.qkv_stride + head * params.head_dim;
-  var x0 = qkv[row + a];
-  var x1 = qkv[row + b];
+  var x0 = 0.0;
+  var x1 = 0.0;
+  if (live) {
+    x0 = qkv[row + a];
+    x1 = qkv[row + b];
+  }
   let is_v = head >= params.n_heads + params.n_kv_heads;
-  if (rotate && !is_v) {
+  if (params.norm == 1u && !is_v) {
+    partial[i] = x0 * x0 + x1 * x1;
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+      workgroupBarrier();
+      if (i < s) {
+        partial[i] += partial[i + s];
+      }
+    }
+    workgroupBarrier();
+    let scale = inverseSqrt(partial[0] / f32(params.head_dim) + params.eps);
+    if (live) {
+      let is_q = head < params.n_heads;
+      x0 *= scale * select(k_norm[a], q_norm[a], is_q);
+      x1 *= scale * select(k_norm[b], q_norm[b], is_q);
+    }
+  }
+  if (!live) {
+    return;
+  }
+  if (i < rot_half && !is_v) {
     let c = cs[params.cs_offset + t * params.n_rot + 2u * i];
     let s = cs[params.cs_offset + t * params.n_rot + 2u * i + 1u];
     let r0 = x0 * c - x1 * s;
     let r1 = x0 * s + x1 * c;
     x0 = r0;
     x1 = r1;
+  }
+  if (!is_v) {
     qkv[row + a] = x0;
     qkv[row + b] = x1;
   }
