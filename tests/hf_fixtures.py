@@ -76,13 +76,18 @@ def write_tokenizer(d: Path, tokens: list[str], merges: list[str], types: list[i
 def tiny_llama_dir(d: Path, *, arch: str = "LlamaForCausalLM", n_heads: int = 4, n_kv_heads: int = 2,
                    head_dim: int = 16, dim: int = 48, n_layers: int = 2, hidden_dim: int = 96, tied: bool = True,
                    bias: bool = False, dtype: str = "F32", seed: int = 0, rope_theta: float = 10000.0,
-                   sliding_window: int = 4, softcaps: tuple[float, float] = (1.5, 3.0)) -> Path:
+                   sliding_window: int = 4, softcaps: tuple[float, float] = (1.5, 3.0), ascii_only: bool = False) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    chars = _byte_chars()
+    # ascii_only: no token is part of a multi-byte character, so every generated text is valid
+    # UTF-8 (llama.cpp's server refuses to return a reply that ends inside a character).
+    chars = _byte_chars()[:128] if ascii_only else _byte_chars()
     merges = ["Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r"]
-    tokens = chars + [m.replace(" ", "") for m in merges] + SPECIALS
-    types = [1] * (len(tokens) - len(SPECIALS)) + [3] * len(SPECIALS)
+    # Phi-3's vocabulary has its chat tokens and Llama 2's <unk>, <s> and </s>: llama.cpp looks the
+    # last three up by text for any model whose name says phi3.
+    specials = SPECIALS + (["<unk>", "<s>", "</s>", "<|end|>", "<|user|>", "<|assistant|>"] if arch == "Phi3ForCausalLM" else [])
+    tokens = chars + [m.replace(" ", "") for m in merges] + specials
+    types = [1] * (len(tokens) - len(specials)) + [3] * len(specials)
     vocab = len(tokens) + 5  # embeddings padded past the tokenizer, as many checkpoints are
 
     def w(*shape, scale=0.2):

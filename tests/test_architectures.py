@@ -33,9 +33,9 @@ ARCHS = {
 }
 
 
-def tiny_gguf(tmp_path, name, qtype=None):
+def tiny_gguf(tmp_path, name, qtype=None, **more):
     arch, options = ARCHS[name]
-    d = tiny_llama_dir(tmp_path / f"hf-{name}", arch=arch, dim=64, hidden_dim=128, head_dim=16, **options)
+    d = tiny_llama_dir(tmp_path / f"hf-{name}", arch=arch, dim=64, hidden_dim=128, head_dim=16, **options, **more)
     out = convert_dir(d, tmp_path / f"{name}.gguf")
     if qtype is not None:
         out = requantize_gguf(out, tmp_path / f"{name}-{qtype}.gguf", qtype)

@@ -55,6 +55,15 @@ class BaseTokenizer {
       }
     }
     this.specials.sort((a, b) => this.tokens[b].length - this.tokens[a].length);
+    // Special tokens that swallow the whitespace after them. llama.cpp sets this by the model's
+    // name: for a Phi-3 every special token but <unk>, <s> and <|endoftext|> (and </s> too).
+    this.rstrip = new Set();
+    const name = String(metadata.get('general.name') ?? '').toLowerCase();
+    if (name.includes('phi-3') || name.includes('phi3')) {
+      const idOf = (t) => this.ids.get(t);
+      for (const i of [...this.specials, idOf('</s>')]) if (i !== undefined) this.rstrip.add(i);
+      for (const t of ['<unk>', '<s>', '<|endoftext|>']) this.rstrip.delete(idOf(t));
+    }
     // Tokens that end a reply: eos, eot, and control tokens whose text says so.
     this.eog = new Set([this.eos_id, this.eot_id].filter((x) => x !== null));
     for (const i of this.specials) {
@@ -87,8 +96,10 @@ class BaseTokenizer {
           continue;
         }
         const parts = f.split(s);
+        const strip = this.rstrip.has(id);
         parts.forEach((p, i) => {
-          if (p) next.push(p);
+          const text = strip && i > 0 ? p.replace(/^[ \t\n\v\f\r]+/, '') : p;
+          if (text) next.push(text);
           if (i < parts.length - 1) next.push(id);
         });
       }

@@ -46,3 +46,24 @@ test('byte-level BPE round-trips any text through its bytes', () => {
   // SmolLM's pre-tokenizer splits every digit on its own.
   assert.deepEqual(tok.split('ab 123'), ['ab', ' ', '1', '2', '3']);
 });
+
+test("a Phi-3's special tokens swallow the whitespace after them, as llama.cpp keys it on the model's name", () => {
+  const bytes = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+  const tokens = ['<unk>', '<s>', '</s>', ...bytes, '▁', 'h', 'i', '▁h', '▁hi', 'hi', '<|user|>', '<|end|>', '<|endoftext|>'];
+  const types = tokens.map((t, i) => (i === 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : t.startsWith('<|') ? 3 : 1));
+  const scores = tokens.map((t) => ({ '▁h': -1, '▁hi': -2, hi: -3 })[t] ?? -100);
+  const make = (name) => createTokenizer(meta({
+    'general.name': name, 'tokenizer.ggml.model': 'llama', 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.scores': scores,
+    'tokenizer.ggml.token_type': types, 'tokenizer.ggml.bos_token_id': 1, 'tokenizer.ggml.eos_token_id': 2,
+    'tokenizer.ggml.add_space_prefix': false,
+  }));
+  const id = (t) => tokens.indexOf(t);
+  const nl = id('<0x0A>');
+  const text = '<|user|>\nhi<|end|>\n<|endoftext|>\nhi';
+  // Phi-3: the newlines after <|user|> and <|end|> go; the one after <|endoftext|> stays.
+  assert.deepEqual(make('Phi-3 mini').encode(text, { add_special: false }),
+    [id('<|user|>'), id('hi'), id('<|end|>'), id('<|endoftext|>'), nl, id('hi')]);
+  // Any other model keeps every newline.
+  assert.deepEqual(make('Llama').encode(text, { add_special: false }),
+    [id('<|user|>'), nl, id('hi'), id('<|end|>'), nl, id('<|endoftext|>'), nl, id('hi')]);
+});
