@@ -115,7 +115,7 @@ export function describeModel({ metadata, tensors }) {
 }
 
 function refuse(reason) {
-  return { config: null, tensors: null, support: { ok: false, reason: `${reason}; wllama runs it` } };
+  return { config: null, tensors: null, support: { ok: false, reason } };
 }
 
 // Tensors no architecture we run has: their presence means a feature we would silently skip.
@@ -127,14 +127,14 @@ const UNKNOWN_FEATURES = [
 
 function checkSupport(arch, byName) {
   if (!SUPPORTED_ARCHS.includes(arch)) {
-    return { ok: false, reason: `architecture ${arch} is not one our engine runs (${SUPPORTED_ARCHS.join(', ')}); wllama runs it` };
+    return { ok: false, reason: `architecture ${arch} is not one our engine runs (${SUPPORTED_ARCHS.join(', ')})` };
   }
   for (const [pattern, feature] of UNKNOWN_FEATURES) {
     const t = [...byName.keys()].find((name) => pattern.test(name));
-    if (t) return { ok: false, reason: `tensor ${t}: ${feature} are not supported by our engine yet; wllama runs it` };
+    if (t) return { ok: false, reason: `tensor ${t}: ${feature} are not supported by our engine yet` };
   }
   for (const t of byName.values()) {
-    if (!SUPPORTED_TYPES.has(t.type_name)) return { ok: false, reason: `tensor ${t.name} is ${t.type_name}, which our kernels do not run yet; wllama runs it` };
+    if (!SUPPORTED_TYPES.has(t.type_name)) return { ok: false, reason: `tensor ${t.name} is ${t.type_name}, which our kernels do not run yet` };
   }
   for (const name of ['token_embd.weight', 'output_norm.weight']) {
     if (!byName.has(name)) return { ok: false, reason: `tensor ${name} is missing` };
