@@ -13,6 +13,7 @@ F16_FIELDS = {
 }
 QUANT_TYPES = list(F16_FIELDS)
 ALL_TYPES = [Q.F32, Q.F16] + QUANT_TYPES
+K_QUANTS = (Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K)
 Q8A = 80  # bytes of one activation block (block_q8a)
 QA_MAX = 16256  # largest |q| of a 14-bit activation
 LAYOUT_ROWS, LAYOUT_X4 = 0, 1  # matmul's layout argument (quants.h)
@@ -265,10 +266,14 @@ def test_swiglu_and_add(k):
     np.testing.assert_allclose(k.get(a, 44), g + u, rtol=1e-7)
 
 
-@pytest.mark.parametrize("qtype", [Q.Q4_0, Q.Q4_1, Q.Q8_0], ids=lambda t: t.name)
-def test_repacked_x4_matmul_matches_the_row_layout(k, qtype):
+@pytest.mark.parametrize("n_tokens", [1, 2, 5], ids=["decode", "pair", "batch"])
+@pytest.mark.parametrize("qtype", [t for t in ALL_TYPES if t not in (Q.F32, Q.F16)], ids=lambda t: t.name)
+def test_repacked_x4_matmul_matches_the_row_layout(k, qtype, n_tokens):
+    """Every quantized type repacked four rows at a time (K-quants' sub-block scales and mins
+    folded into per-32 or per-16 f32 scales) computes what the gguf package's dequantization does:
+    one token, a pair, and a batch (each block unpacked once for all tokens)."""
     rng = np.random.default_rng(300 + int(qtype))
-    n_rows, n_cols, n_tokens = 36, 160, 3  # an odd count: token pairs plus one
+    n_rows, n_cols = 36, 512 if qtype in K_QUANTS else 160  # two K-quant super-blocks per row
     raw, w = random_rows(qtype, n_rows, n_cols, rng)
     x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
     d, q = quantize_q8a(x)
@@ -292,9 +297,10 @@ def test_repacked_x4_matmul_matches_the_row_layout(k, qtype):
 
 
 def test_repack_refuses_what_it_cannot_pack(k):
-    assert k("x4_bytes", int(Q.Q4_K), 4, 256) == 0
+    assert k("x4_bytes", int(Q.F16), 4, 256) == 0
     assert k("x4_bytes", int(Q.Q4_0), 6, 32) == 0
-    assert k("repack_x4", int(Q.Q4_K), 0, 0, 4, 256) == -1
+    assert k("x4_bytes", int(Q.Q4_K), 4, 160) == 0  # not whole super-blocks
+    assert k("repack_x4", int(Q.F16), 0, 0, 4, 256) == -1
     assert k("repack_x4", int(Q.Q4_0), 0, 0, 6, 32) == -1
 
 

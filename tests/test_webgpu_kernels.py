@@ -11,11 +11,10 @@ import gguf
 import numpy as np
 import pytest
 
-from .test_kernels import ALL_TYPES, Q, random_rows
+from .test_kernels import ALL_TYPES, K_QUANTS, Q, random_rows
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWIFTSHADER = "/usr/lib/chromium/vk_swiftshader_icd.json"
-K_QUANTS = (Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K)
 
 
 def node_env():

@@ -1,17 +1,50 @@
-// Mat-vec on weights repacked four rows at a time ("x4"), for Q4_0, Q4_1 and Q8_0.
+// Mat-vec on weights repacked four rows at a time ("x4"), for every quantized type.
 //
-// One x4 block holds block j of four consecutive rows: their four scales (and mins), converted to
-// f32 once at load, side by side, then their quants. One activation block then feeds four rows,
-// the scales load as one vector, and the four row sums leave the integer lanes with one transpose.
-// The kernels are compute-bound (unpacking nibbles), so the 4 to 8 extra bytes per block are cheap.
+// One x4 block holds 32-element block j of four consecutive rows: their four scales (and mins),
+// converted to f32 once at load, side by side, then their quants. One activation block then feeds
+// four rows, the scales load as one vector, and the four row sums leave the integer lanes with one
+// transpose. Every weight becomes scale * q + min with small unsigned q, per 32 weights or per 16:
+//   Q4_0, Q4_1, Q4_K -> q4_1x4: 4-bit q, one scale and min per 32 (Q4_K's 6-bit sub-block scales
+//                       folded in: d * sc and -dmin * m are exact in f32);
+//   Q5_0, Q5_1, Q5_K -> q5x4: 4 low bits and a 32-bit mask of fifth bits;
+//   Q6_K, Q3_K, Q2_K -> q6x4: 4 low bits and 2 high bits, a scale and min per 16 weights;
+//   Q8_0 -> q8_0x4: signed bytes.
+// So a K-quant's super-block structure (scales unpacked per row and per token in the row layout)
+// is undone once at load; the cost is memory: 6 bits a weight for q4_1x4, 7 for q5x4, 10 for q6x4.
 #include "quants.h"
+
+void q4k_scales(const uint8_t *scales, uint8_t sc[8], uint8_t m[8]);
+void q3k_scales(const uint8_t *scales, int8_t sc[16]);
 
 typedef struct { float d[4]; uint8_t qs[4][QK / 2]; } block_q4_0x4;
 typedef struct { float d[4]; float m[4]; uint8_t qs[4][QK / 2]; } block_q4_1x4;
+typedef struct { float d[4]; float m[4]; uint32_t qh[4]; uint8_t qs[4][QK / 2]; } block_q5x4;
+// qs: bits 0..3 of weight i in the low nibble of byte i (i < 16), of weight 16 + i in its high
+// nibble; qh: byte k holds bits 4..5 of weights k, k + 8, k + 16, k + 24 (bit pairs 0, 2, 4, 6).
+typedef struct { float d[2][4]; float m[2][4]; uint8_t qs[4][QK / 2]; uint8_t qh[4][QK / 4]; } block_q6x4;
 typedef struct { float d[4]; int8_t qs[4][QK]; } block_q8_0x4;
 
+enum { X4_Q4_0, X4_Q4_1, X4_Q5, X4_Q6, X4_Q8_0, X4_NONE };
+
+static int x4_kind(int type) {
+  switch (type) {
+    case GGML_Q4_0: return X4_Q4_0;
+    case GGML_Q4_1: case GGML_Q4_K: return X4_Q4_1;
+    case GGML_Q5_0: case GGML_Q5_1: case GGML_Q5_K: return X4_Q5;
+    case GGML_Q6_K: case GGML_Q3_K: case GGML_Q2_K: return X4_Q6;
+    case GGML_Q8_0: return X4_Q8_0;
+    default: return X4_NONE;
+  }
+}
+
 static int x4_block_bytes(int type) {
-  return type == GGML_Q4_0 ? sizeof(block_q4_0x4) : type == GGML_Q4_1 ? sizeof(block_q4_1x4) : sizeof(block_q8_0x4);
+  switch (x4_kind(type)) {
+    case X4_Q4_0: return sizeof(block_q4_0x4);
+    case X4_Q4_1: return sizeof(block_q4_1x4);
+    case X4_Q5: return sizeof(block_q5x4);
+    case X4_Q6: return sizeof(block_q6x4);
+    default: return sizeof(block_q8_0x4);
+  }
 }
 
 // [sum(s0), sum(s1), sum(s2), sum(s3)]
@@ -97,22 +130,156 @@ ALWAYS_INLINE void dot4_q8_0(const block_q8_0x4 *w, const block_q8a *x, int nb, 
   for (int t = 0; t < n_tok; t++) y[t] = acc[t];
 }
 
-static void dot4(int type, const void *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
-  if (type == GGML_Q4_0) {
-    if (n_tok == 2) dot4_q4_0(w, x, nb, 2, y); else dot4_q4_0(w, x, nb, 1, y);
-  } else if (type == GGML_Q4_1) {
-    if (n_tok == 2) dot4_q4_1(w, x, nb, 2, y); else dot4_q4_1(w, x, nb, 1, y);
-  } else {
-    if (n_tok == 2) dot4_q8_0(w, x, nb, 2, y); else dot4_q8_0(w, x, nb, 1, y);
+// 16 lanes holding bit (first + i) of qh, i = 0..15, as 0 or 0x10.
+ALWAYS_INLINE v128_t fifth_bits16(uint32_t qh, int first) {
+  v128_t b = wasm_i8x16_swizzle(wasm_u32x4_splat(qh >> first), wasm_i8x16_const(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  v128_t m = wasm_v128_and(b, wasm_i8x16_const(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128));
+  return wasm_v128_and(wasm_i8x16_ne(m, wasm_i8x16_splat(0)), wasm_i8x16_splat(0x10));
+}
+
+ALWAYS_INLINE void dot4_q5(const block_q5x4 *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
+  v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)}, off[2] = {acc[0], acc[0]};
+  for (int i = 0; i < nb; i++) {
+    v128_t lo[4], hi[4];
+    unpack_nibbles4(w[i].qs, lo, hi);
+    for (int r = 0; r < 4; r++) {
+      lo[r] = wasm_v128_or(lo[r], fifth_bits16(w[i].qh[r], 0));
+      hi[r] = wasm_v128_or(hi[r], fifth_bits16(w[i].qh[r], 16));
+    }
+    v128_t d = wasm_v128_load(w[i].d), m = wasm_v128_load(w[i].m);
+    for (int t = 0; t < n_tok; t++) {
+      const block_q8a *xt = &x[i + t * nb];
+      v128_t s = nib_isum4(lo, hi, xt);
+      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))));
+      off[t] = wasm_f32x4_add(off[t], wasm_f32x4_mul(m, wasm_v128_load32_splat(&xt->ds)));
+    }
+  }
+  for (int t = 0; t < n_tok; t++) y[t] = wasm_f32x4_add(acc[t], off[t]);
+}
+
+// Weights 0..15 (a) and 16..31 (b) of each of four rows: low nibbles and two high bits.
+ALWAYS_INLINE void unpack_q6x4(const block_q6x4 *w, v128_t a[4], v128_t b[4]) {
+  const v128_t three = wasm_i8x16_splat(3);
+  for (int r = 0; r < 4; r++) {
+    v128_t q = wasm_v128_load(w->qs[r]);
+    v128_t h = wasm_v128_load64_zero(w->qh[r]);
+    v128_t h0 = wasm_v128_and(h, three), h1 = wasm_v128_and(wasm_u8x16_shr(h, 2), three);
+    v128_t h2 = wasm_v128_and(wasm_u8x16_shr(h, 4), three), h3 = wasm_u8x16_shr(h, 6);
+    v128_t ha = wasm_i8x16_shuffle(h0, h1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    v128_t hb = wasm_i8x16_shuffle(h2, h3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    a[r] = wasm_v128_or(wasm_v128_and(q, wasm_i8x16_splat(0x0F)), wasm_i8x16_shl(ha, 4));
+    b[r] = wasm_v128_or(wasm_u8x16_shr(q, 4), wasm_i8x16_shl(hb, 4));
   }
 }
 
-int x4_supported(int type) { return type == GGML_Q4_0 || type == GGML_Q4_1 || type == GGML_Q8_0; }
+// The 14-bit dot of 16 weights of each of 4 rows with activation lanes at..at+15: [row sums].
+ALWAYS_INLINE v128_t half_isum4(const v128_t w[4], const block_q8a *x, int at) {
+  v128_t xh = wasm_v128_load(x->qh + at), xl = wasm_v128_load(x->ql + at), s[4];
+  for (int r = 0; r < 4; r++) {
+    v128_t hi_sum = dot_u7_i8(wasm_i32x4_splat(0), w[r], xh);
+    v128_t lo_sum = dot_u7_i8(wasm_i32x4_splat(0), w[r], xl);
+    s[r] = wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
+  }
+  return reduce4(s[0], s[1], s[2], s[3]);
+}
+
+ALWAYS_INLINE void dot4_q6(const block_q6x4 *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
+  v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)};
+  for (int i = 0; i < nb; i++) {
+    v128_t a[4], b[4];
+    unpack_q6x4(&w[i], a, b);
+    v128_t da = wasm_v128_load(w[i].d[0]), db = wasm_v128_load(w[i].d[1]);
+    v128_t ma = wasm_v128_load(w[i].m[0]), mb = wasm_v128_load(w[i].m[1]);
+    for (int t = 0; t < n_tok; t++) {
+      const block_q8a *xt = &x[i + t * nb];
+      v128_t xd = wasm_v128_load32_splat(&xt->d);
+      v128_t sa = wasm_f32x4_convert_i32x4(half_isum4(a, xt, 0)), sb = wasm_f32x4_convert_i32x4(half_isum4(b, xt, 16));
+      // sum over a half of (d q + m) x = d (q . x) + m sum(x), with sum(x) = x.d * sum[half].
+      v128_t y0 = wasm_f32x4_add(wasm_f32x4_mul(da, sa), wasm_f32x4_mul(ma, wasm_f32x4_splat((float)xt->sum[0])));
+      v128_t y1 = wasm_f32x4_add(wasm_f32x4_mul(db, sb), wasm_f32x4_mul(mb, wasm_f32x4_splat((float)xt->sum[1])));
+      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_add(y0, y1), xd));
+    }
+  }
+  for (int t = 0; t < n_tok; t++) y[t] = acc[t];
+}
+
+static void dot4(int type, const void *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
+  switch (x4_kind(type)) {
+    case X4_Q4_0: if (n_tok == 2) dot4_q4_0(w, x, nb, 2, y); else dot4_q4_0(w, x, nb, 1, y); return;
+    case X4_Q4_1: if (n_tok == 2) dot4_q4_1(w, x, nb, 2, y); else dot4_q4_1(w, x, nb, 1, y); return;
+    case X4_Q5: if (n_tok == 2) dot4_q5(w, x, nb, 2, y); else dot4_q5(w, x, nb, 1, y); return;
+    case X4_Q6: if (n_tok == 2) dot4_q6(w, x, nb, 2, y); else dot4_q6(w, x, nb, 1, y); return;
+    default: if (n_tok == 2) dot4_q8_0(w, x, nb, 2, y); else dot4_q8_0(w, x, nb, 1, y); return;
+  }
+}
+
+int x4_supported(int type) { return x4_kind(type) != X4_NONE; }
 
 // Bytes of a rows x cols tensor of type in the x4 layout; 0 when it cannot be repacked.
 EXPORT(x4_bytes) int x4_bytes(int type, int rows, int cols) {
-  if (!x4_supported(type) || rows % 4 || cols % QK) return 0;
+  if (!x4_supported(type) || rows % 4 || cols % type_block_elems(type)) return 0;
   return rows / 4 * (cols / QK) * x4_block_bytes(type);
+}
+
+// Weights 32j..32j+31 of one row of a quantized type as unsigned q[i] with x[i] = d[h] q[i] + m[h],
+// h = i / 16 the half (the same scale and min for both halves except for Q6_K, Q3_K and Q2_K).
+// row: the row's bytes.
+static void chunk_ints(int type, const uint8_t *row, int j, uint8_t q[QK], float d[2], float m[2]) {
+  if (type == GGML_Q5_0 || type == GGML_Q5_1) {
+    const uint8_t *b = row + (size_t)j * type_block_bytes(type);
+    float dd = f16_to_f32(*(const f16_t *)b);
+    float mm = type == GGML_Q5_1 ? f16_to_f32(*(const f16_t *)(b + 2)) : -16.0f * dd;
+    const uint8_t *qh = b + (type == GGML_Q5_1 ? 4 : 2), *qs = qh + 4;
+    uint32_t h = qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+    for (int i = 0; i < 16; i++) {
+      q[i] = (qs[i] & 0xF) | ((h >> i) & 1) << 4;
+      q[i + 16] = (qs[i] >> 4) | ((h >> (i + 16)) & 1) << 4;
+    }
+    d[0] = d[1] = dd, m[0] = m[1] = mm;
+    return;
+  }
+  int sb = j / 8, c = j % 8;  // K-quants: super-block, and 32-element chunk within it
+  if (type == GGML_Q4_K || type == GGML_Q5_K) {
+    const uint8_t *b = row + (size_t)sb * type_block_bytes(type);
+    float dd = f16_to_f32(*(const f16_t *)b), dmin = f16_to_f32(*(const f16_t *)(b + 2));
+    uint8_t sc[8], mn[8];
+    q4k_scales(b + 4, sc, mn);
+    const uint8_t *qh = b + 16, *qs = type == GGML_Q5_K ? b + 48 : b + 16;
+    for (int l = 0; l < 32; l++) {
+      int v = (qs[32 * (c / 2) + l] >> (4 * (c % 2))) & 0xF;
+      q[l] = (uint8_t)(type == GGML_Q5_K ? v | ((qh[l] >> c) & 1) << 4 : v);
+    }
+    d[0] = d[1] = dd * sc[c], m[0] = m[1] = -dmin * mn[c];
+    return;
+  }
+  if (type == GGML_Q6_K) {
+    const block_q6_K *b = (const block_q6_K *)(row + (size_t)sb * sizeof(block_q6_K));
+    int n = c / 4, k = c % 4;
+    const uint8_t *ql = b->ql + 64 * n + (k % 2) * 32, *qh = b->qh + 32 * n;
+    float dd = f16_to_f32(b->d);
+    for (int l = 0; l < 32; l++) q[l] = (uint8_t)(((ql[l] >> (4 * (k / 2))) & 0xF) | ((qh[l] >> (2 * k)) & 3) << 4);
+    for (int h = 0; h < 2; h++) d[h] = dd * b->scales[8 * n + 2 * k + h], m[h] = -32.0f * d[h];
+    return;
+  }
+  if (type == GGML_Q3_K) {
+    const block_q3_K *b = (const block_q3_K *)(row + (size_t)sb * sizeof(block_q3_K));
+    int n = c / 4, k = c % 4;
+    int8_t sc[16];
+    q3k_scales(b->scales, sc);
+    float dd = f16_to_f32(b->d);
+    for (int l = 0; l < 32; l++) q[l] = (uint8_t)(((b->qs[32 * n + l] >> (2 * k)) & 3) | ((b->hmask[l] >> (4 * n + k)) & 1) << 2);
+    for (int h = 0; h < 2; h++) d[h] = dd * sc[8 * n + 2 * k + h], m[h] = -4.0f * d[h];
+    return;
+  }
+  // Q2_K
+  const block_q2_K *b = (const block_q2_K *)(row + (size_t)sb * sizeof(block_q2_K));
+  int n = c / 4, k = c % 4;
+  float dd = f16_to_f32(b->d), dmin = f16_to_f32(b->dmin);
+  for (int l = 0; l < 32; l++) q[l] = (uint8_t)((b->qs[32 * n + l] >> (2 * k)) & 3);
+  for (int h = 0; h < 2; h++) {
+    uint8_t s = b->scales[8 * n + 2 * k + h];
+    d[h] = dd * (s & 0xF), m[h] = -dmin * (s >> 4);
+  }
 }
 
 // Rewrite rows (a multiple of 4) of a Q4_0/Q4_1/Q8_0 tensor from src into the x4 layout at dst,
@@ -120,10 +287,40 @@ EXPORT(x4_bytes) int x4_bytes(int type, int rows, int cols) {
 EXPORT(repack_x4) int repack_x4(int type, const void *src, void *dst, int rows, int cols) {
   if (!x4_bytes(type, rows, cols)) return -1;
   int nb = cols / QK, bb = type_block_bytes(type);
+  size_t row_bytes = (size_t)cols / type_block_elems(type) * bb;
   const uint8_t *s = src;
   uint8_t *d = dst;
   for (int g = 0; g < rows / 4; g++) {
     for (int j = 0; j < nb; j++) {
+      if (type != GGML_Q4_0 && type != GGML_Q4_1 && type != GGML_Q8_0) {
+        uint8_t q[QK];
+        float dd[2], mm[2];
+        int kind = x4_kind(type);
+        block_q4_1x4 *o4 = (block_q4_1x4 *)d;
+        block_q5x4 *o5 = (block_q5x4 *)d;
+        block_q6x4 *o6 = (block_q6x4 *)d;
+        for (int r = 0; r < 4; r++) {
+          chunk_ints(type, s + (size_t)(4 * g + r) * row_bytes, j, q, dd, mm);
+          if (kind == X4_Q4_1) {
+            o4->d[r] = dd[0], o4->m[r] = mm[0];
+            for (int i = 0; i < 16; i++) o4->qs[r][i] = (uint8_t)(q[i] | q[i + 16] << 4);
+          } else if (kind == X4_Q5) {
+            o5->d[r] = dd[0], o5->m[r] = mm[0];
+            uint32_t h = 0;
+            for (int i = 0; i < 32; i++) h |= (uint32_t)(q[i] >> 4) << i;
+            o5->qh[r] = h;
+            for (int i = 0; i < 16; i++) o5->qs[r][i] = (uint8_t)((q[i] & 0xF) | (q[i + 16] & 0xF) << 4);
+          } else {
+            for (int h = 0; h < 2; h++) o6->d[h][r] = dd[h], o6->m[h][r] = mm[h];
+            for (int i = 0; i < 16; i++) o6->qs[r][i] = (uint8_t)((q[i] & 0xF) | (q[i + 16] & 0xF) << 4);
+            for (int k = 0; k < 8; k++) {
+              o6->qh[r][k] = (uint8_t)((q[k] >> 4) | (q[k + 8] >> 4) << 2 | (q[k + 16] >> 4) << 4 | (q[k + 24] >> 4) << 6);
+            }
+          }
+        }
+        d += x4_block_bytes(type);
+        continue;
+      }
       const uint8_t *blk[4];
       for (int r = 0; r < 4; r++) blk[r] = s + ((size_t)(4 * g + r) * nb + j) * bb;
       if (type == GGML_Q4_0) {
@@ -156,10 +353,100 @@ EXPORT(repack_x4) int repack_x4(int type, const void *src, void *dst, int rows, 
 }
 
 // As matmul, on an x4 tensor; row_begin and row_end are multiples of 4.
+// Batches (prefill): each 4-row block is unpacked once and fed every token's activation block in
+// turn; the tokens' sums wait in acc (one f32x4 of four rows per token, in L1).
+#define BATCH 64
+
+ALWAYS_INLINE void batch4_begin(v128_t *acc, int n_tok) {
+  for (int t = 0; t < n_tok; t++) acc[t] = wasm_f32x4_splat(0.0f);
+}
+
+// acc[t] += isum(t) * d * x_t.d + m * x_t.ds: the 4-bit and 5-bit kinds (m = -8 d for Q4_0).
+ALWAYS_INLINE void batch4_nibbles(v128_t *acc, const v128_t lo[4], const v128_t hi[4], v128_t d, v128_t m,
+                                  const block_q8a *x, int nb, int n_tok) {
+  for (int t = 0; t < n_tok; t++) {
+    const block_q8a *xt = &x[(size_t)t * nb];
+    v128_t s = wasm_f32x4_convert_i32x4(nib_isum4(lo, hi, xt));
+    acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_add(wasm_f32x4_mul(s, wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))),
+                                                   wasm_f32x4_mul(m, wasm_v128_load32_splat(&xt->ds))));
+  }
+}
+
+static void batch4(int type, const void *w, const block_q8a *x, int nb, int n_tok, v128_t *acc) {
+  batch4_begin(acc, n_tok);
+  int kind = x4_kind(type);
+  for (int i = 0; i < nb; i++) {
+    const block_q8a *xi = x + i;
+    if (kind == X4_Q4_0) {
+      const block_q4_0x4 *b = (const block_q4_0x4 *)w + i;
+      v128_t lo[4], hi[4];
+      unpack_nibbles4(b->qs, lo, hi);
+      v128_t d = wasm_v128_load(b->d);
+      batch4_nibbles(acc, lo, hi, d, wasm_f32x4_mul(d, wasm_f32x4_splat(-8.0f)), xi, nb, n_tok);
+    } else if (kind == X4_Q4_1) {
+      const block_q4_1x4 *b = (const block_q4_1x4 *)w + i;
+      v128_t lo[4], hi[4];
+      unpack_nibbles4(b->qs, lo, hi);
+      batch4_nibbles(acc, lo, hi, wasm_v128_load(b->d), wasm_v128_load(b->m), xi, nb, n_tok);
+    } else if (kind == X4_Q5) {
+      const block_q5x4 *b = (const block_q5x4 *)w + i;
+      v128_t lo[4], hi[4];
+      unpack_nibbles4(b->qs, lo, hi);
+      for (int r = 0; r < 4; r++) {
+        lo[r] = wasm_v128_or(lo[r], fifth_bits16(b->qh[r], 0));
+        hi[r] = wasm_v128_or(hi[r], fifth_bits16(b->qh[r], 16));
+      }
+      batch4_nibbles(acc, lo, hi, wasm_v128_load(b->d), wasm_v128_load(b->m), xi, nb, n_tok);
+    } else if (kind == X4_Q6) {
+      const block_q6x4 *b = (const block_q6x4 *)w + i;
+      v128_t wa[4], wb[4];
+      unpack_q6x4(b, wa, wb);
+      v128_t da = wasm_v128_load(b->d[0]), db = wasm_v128_load(b->d[1]);
+      v128_t ma = wasm_v128_load(b->m[0]), mb = wasm_v128_load(b->m[1]);
+      for (int t = 0; t < n_tok; t++) {
+        const block_q8a *xt = &xi[(size_t)t * nb];
+        v128_t sa = wasm_f32x4_convert_i32x4(half_isum4(wa, xt, 0)), sb = wasm_f32x4_convert_i32x4(half_isum4(wb, xt, 16));
+        v128_t y0 = wasm_f32x4_add(wasm_f32x4_mul(da, sa), wasm_f32x4_mul(ma, wasm_f32x4_splat((float)xt->sum[0])));
+        v128_t y1 = wasm_f32x4_add(wasm_f32x4_mul(db, sb), wasm_f32x4_mul(mb, wasm_f32x4_splat((float)xt->sum[1])));
+        acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_add(y0, y1), wasm_v128_load32_splat(&xt->d)));
+      }
+    } else {
+      const block_q8_0x4 *b = (const block_q8_0x4 *)w + i;
+      v128_t w0[4], w1[4];
+      for (int r = 0; r < 4; r++) w0[r] = wasm_v128_load(b->qs[r]), w1[r] = wasm_v128_load(b->qs[r] + 16);
+      v128_t d = wasm_v128_load(b->d);
+      for (int t = 0; t < n_tok; t++) {
+        const block_q8a *xt = &xi[(size_t)t * nb];
+        v128_t h0 = wasm_v128_load(xt->qh), h1 = wasm_v128_load(xt->qh + 16);
+        v128_t l0 = wasm_v128_load(xt->ql), l1 = wasm_v128_load(xt->ql + 16), sr[4];
+        for (int r = 0; r < 4; r++) {
+          v128_t hi_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], h0), w1[r], h1);
+          v128_t lo_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], l0), w1[r], l1);
+          sr[r] = wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
+        }
+        v128_t s = wasm_f32x4_convert_i32x4(reduce4(sr[0], sr[1], sr[2], sr[3]));
+        acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(s, wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))));
+      }
+    }
+  }
+}
+
 void matmul_x4(int type, const void *W, const block_q8a *xq, float *out, int n_cols, int row_begin, int row_end,
                int n_tokens, int out_stride) {
   int nb = n_cols / QK;
   size_t group_bytes = (size_t)nb * x4_block_bytes(type);
+  if (n_tokens > 2) {
+    v128_t acc[BATCH];
+    for (int r = row_begin; r < row_end; r += 4) {
+      const void *w = (const uint8_t *)W + (size_t)(r / 4) * group_bytes;
+      for (int t0 = 0; t0 < n_tokens; t0 += BATCH) {
+        int n_tok = n_tokens - t0 < BATCH ? n_tokens - t0 : BATCH;
+        batch4(type, w, xq + (size_t)t0 * nb, nb, n_tok, acc);
+        for (int t = 0; t < n_tok; t++) wasm_v128_store(out + (size_t)(t0 + t) * out_stride + r, acc[t]);
+      }
+    }
+    return;
+  }
   for (int r = row_begin; r < row_end; r += 4) {
     const void *w = (const uint8_t *)W + (size_t)(r / 4) * group_bytes;
     for (int t = 0; t < n_tokens; t += 2) {
