@@ -96,3 +96,35 @@ def record_requests(context, origin):
     context.route("**/*", guard)
     context.on("request", lambda r: requests.append((r.url, r.all_headers(), r.post_data_buffer or b"")))
     return requests, foreign
+
+
+# llama.cpp's greedy continuation of a prompt text, as token ids (ignore_eos: always n tokens).
+LLAMA_GREEDY = """async ([text, n]) => {
+  const r = await window.ref.backend.wllama.createCompletion({
+    prompt: text, max_tokens: n, temperature: 0, ignore_eos: true, logprobs: 1, cache_prompt: false });
+  return { ids: r.choices[0].logprobs.content.map((c) => c.id), prompt_tokens: r.usage.prompt_tokens };
+}"""
+
+
+def forced_decoding(page, reference_forward, questions, n):
+    """Top-1 agreement along llama.cpp's greedy continuations (window.ref, wllama) of each question's
+    chat prompt: our engine (window.ours), the exact model (reference_forward(tokens) -> logits) and
+    llama.cpp, pairwise. Returns (counts, positions)."""
+    counts = {"ours~llama": 0, "reference~llama": 0, "ours~reference": 0}
+    total = 0
+    for question in questions:
+        prompt = page.evaluate("(q) => window.ours.backend.prompt([{ role: 'user', content: q }])", question)
+        greedy = page.evaluate(LLAMA_GREEDY, [prompt["text"], n])
+        assert greedy["prompt_tokens"] == len(prompt["tokens"]), "llama.cpp tokenized the prompt differently"
+        ids = np.array(greedy["ids"])
+        assert len(ids) == n
+        sequence = prompt["tokens"] + greedy["ids"]
+        p = len(prompt["tokens"])
+        # Top-1 after each prefix, against the token llama.cpp chose there.
+        ours = np.array(evaluate(page, "ours", sequence)[0][p - 1:p - 1 + n])
+        exact = reference_forward(sequence).argmax(axis=1)[p - 1:p - 1 + n]
+        counts["ours~llama"] += int((ours == ids).sum())
+        counts["reference~llama"] += int((exact == ids).sum())
+        counts["ours~reference"] += int((ours == exact).sum())
+        total += n
+    return counts, total

@@ -17,9 +17,8 @@ from models.store import Store
 from server import create_app
 
 from ..test_architectures import tiny_gguf
-from .app_driver import evaluate
+from .app_driver import evaluate, forced_decoding
 from .conftest import LiveServer
-from .test_engine_parity import LLAMA_GREEDY
 
 NEW_ARCHS = ["qwen3", "phi3", "gemma", "gemma2", "gemma3"]
 QUESTIONS = ["hello there", "the cat sat on the mat", "in the beginning"]
@@ -174,21 +173,7 @@ def test_a_real_gemma3_chats_and_agrees_with_llama_cpp(browser, live_server, gem
         }""", GEMMA_TEXTS)
         assert [o for o, _ in counts] == [llama for _, llama in counts], list(zip(GEMMA_TEXTS, counts))
 
-        agree = {"ours~llama": 0, "reference~llama": 0, "ours~reference": 0}
-        total = 0
-        for text in GEMMA_PROMPTS:
-            prompt = page.evaluate("(q) => window.ours.backend.prompt([{ role: 'user', content: q }])", text)
-            greedy = page.evaluate(LLAMA_GREEDY, [prompt["text"], 32])
-            assert greedy["prompt_tokens"] == len(prompt["tokens"]), "llama.cpp tokenized the prompt differently"
-            ids = np.array(greedy["ids"])
-            sequence = prompt["tokens"] + greedy["ids"]
-            p = len(prompt["tokens"])
-            ours = np.array(evaluate(page, "ours", sequence)[0][p - 1:p - 1 + len(ids)])
-            exact = reference.forward(cfg, weights, sequence).argmax(axis=1)[p - 1:p - 1 + len(ids)]
-            agree["ours~llama"] += int((ours == ids).sum())
-            agree["reference~llama"] += int((exact == ids).sum())
-            agree["ours~reference"] += int((ours == exact).sum())
-            total += len(ids)
+        agree, total = forced_decoding(page, lambda tokens: reference.forward(cfg, weights, tokens), GEMMA_PROMPTS, 32)
         rates = {k: v / total for k, v in agree.items()}
         print(f"gemma3-270m forced decoding over {total} positions:", ", ".join(f"{k} {r:.1%}" for k, r in rates.items()))
         assert rates["ours~reference"] >= 0.97

@@ -4,14 +4,7 @@ import pytest
 
 from models import reference
 
-from .app_driver import TWO_ENGINES, evaluate
-
-# llama.cpp's greedy continuation of a prompt text, as token ids (ignore_eos: always n tokens).
-LLAMA_GREEDY = """async ([text, n]) => {
-  const r = await window.ref.backend.wllama.createCompletion({
-    prompt: text, max_tokens: n, temperature: 0, ignore_eos: true, logprobs: 1, cache_prompt: false });
-  return { ids: r.choices[0].logprobs.content.map((c) => c.id), prompt_tokens: r.usage.prompt_tokens };
-}"""
+from .app_driver import TWO_ENGINES, evaluate, forced_decoding
 
 # Are our ids for text exactly llama.cpp's? Force our ids into llama.cpp's KV cache with a
 # token-literal grammar, then send the text: the prefix llama.cpp reuses (cache_n) covers all of
@@ -108,23 +101,7 @@ def test_forced_decoding_agrees_with_llama_cpp(engines, reference_model):
     at least as often as the exact model does, and with the exact model almost always.
     """
     cfg, weights = reference_model
-    counts = {"ours~llama": 0, "reference~llama": 0, "ours~reference": 0}
-    total = 0
-    for question in FORCED_PROMPTS:
-        prompt = engines.evaluate("(q) => window.ours.backend.prompt([{ role: 'user', content: q }])", question)
-        greedy = engines.evaluate(LLAMA_GREEDY, [prompt["text"], 128])
-        assert greedy["prompt_tokens"] == len(prompt["tokens"]), "llama.cpp tokenized the prompt differently"
-        ids = np.array(greedy["ids"])
-        assert len(ids) == 128
-        sequence = prompt["tokens"] + greedy["ids"]
-        p = len(prompt["tokens"])
-        # Top-1 after each prefix, against the token llama.cpp chose there.
-        ours = np.array(evaluate(engines, "ours", sequence)[0][p - 1:p - 1 + 128])
-        exact = reference.forward(cfg, weights, sequence).argmax(axis=1)[p - 1:p - 1 + 128]
-        counts["ours~llama"] += int((ours == ids).sum())
-        counts["reference~llama"] += int((exact == ids).sum())
-        counts["ours~reference"] += int((ours == exact).sum())
-        total += 128
+    counts, total = forced_decoding(engines, lambda tokens: reference.forward(cfg, weights, tokens), FORCED_PROMPTS, 128)
     rates = {k: v / total for k, v in counts.items()}
     print("\nforced decoding top-1 agreement over", total, "positions:",
           ", ".join(f"{k} {counts[k]}/{total} = {r:.2%}" for k, r in rates.items()))

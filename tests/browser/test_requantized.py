@@ -7,8 +7,7 @@ from models.shards import join_gguf
 from models.store import Store
 
 from ..hf_fixtures import export_gguf_as_hf, onnx_from_hf, read_hf
-from .app_driver import evaluate
-from .test_engine_parity import LLAMA_GREEDY
+from .app_driver import LLAMA_GREEDY, evaluate
 
 LOAD_BOTH = """async (model) => {
   const { createEngine } = await import('/webgpu/engine.js');

@@ -13,14 +13,6 @@ void matmul_x4(int type, const void *W, const block_q8a *xq, float *out, int n_c
 #define NIB_LO(v) wasm_v128_and((v), wasm_i8x16_splat(0x0F))
 #define NIB_HI(v) wasm_u8x16_shr((v), 4)
 
-// 16 lanes holding bit (first + i) of qh, i = 0..15, as 0 or 0x10.
-static inline v128_t qh_bits16(uint32_t qh, int first) {
-  uint32_t bits = qh >> first;
-  v128_t b = wasm_i8x16_swizzle(wasm_u32x4_splat(bits), wasm_i8x16_const(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
-  v128_t m = wasm_v128_and(b, wasm_i8x16_const(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128));
-  return wasm_v128_and(wasm_i8x16_ne(m, wasm_i8x16_splat(0)), wasm_i8x16_splat(0x10));
-}
-
 static inline uint32_t qh32(const uint8_t qh[4]) {
   return qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
 }

@@ -76,85 +76,75 @@ ALWAYS_INLINE void unpack_nibbles4(const uint8_t qs[4][QK / 2], v128_t lo[4], v1
   }
 }
 
-// y[t] = the 4 rows . token t, for n_tok (1 or 2) tokens whose blocks are nb apart; nb blocks each.
-ALWAYS_INLINE void dot4_q4_0(const block_q4_0x4 *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
-  v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)}, off[2] = {acc[0], acc[0]};
-  for (int i = 0; i < nb; i++) {
-    v128_t lo[4], hi[4];
-    unpack_nibbles4(w[i].qs, lo, hi);
-    v128_t d = wasm_v128_load(w[i].d);
-    for (int t = 0; t < n_tok; t++) {
-      const block_q8a *xt = &x[i + t * nb];
-      v128_t s = nib_isum4(lo, hi, xt);
-      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))));
-      off[t] = wasm_f32x4_add(off[t], wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->ds)));
+// Block i of an x4 tensor of the 4- and 5-bit kinds: four rows' weights 0..15 (lo) and 16..31
+// (hi) as 0..31, and each row's scale and min (Q4_0's min is -8 scale).
+ALWAYS_INLINE void unpack_affine(int kind, const void *w, int i, v128_t lo[4], v128_t hi[4], v128_t *d, v128_t *m) {
+  if (kind == X4_Q4_0) {
+    const block_q4_0x4 *b = (const block_q4_0x4 *)w + i;
+    unpack_nibbles4(b->qs, lo, hi);
+    *d = wasm_v128_load(b->d);
+    *m = wasm_f32x4_mul(*d, wasm_f32x4_splat(-8.0f));
+  } else if (kind == X4_Q4_1) {
+    const block_q4_1x4 *b = (const block_q4_1x4 *)w + i;
+    unpack_nibbles4(b->qs, lo, hi);
+    *d = wasm_v128_load(b->d), *m = wasm_v128_load(b->m);
+  } else {
+    const block_q5x4 *b = (const block_q5x4 *)w + i;
+    unpack_nibbles4(b->qs, lo, hi);
+    for (int r = 0; r < 4; r++) {
+      lo[r] = wasm_v128_or(lo[r], qh_bits16(b->qh[r], 0));
+      hi[r] = wasm_v128_or(hi[r], qh_bits16(b->qh[r], 16));
     }
+    *d = wasm_v128_load(b->d), *m = wasm_v128_load(b->m);
   }
-  for (int t = 0; t < n_tok; t++) y[t] = wasm_f32x4_sub(acc[t], wasm_f32x4_mul(off[t], wasm_f32x4_splat(8.0f)));
 }
 
-ALWAYS_INLINE void dot4_q4_1(const block_q4_1x4 *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
-  v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)}, off[2] = {acc[0], acc[0]};
-  for (int i = 0; i < nb; i++) {
-    v128_t lo[4], hi[4];
-    unpack_nibbles4(w[i].qs, lo, hi);
-    v128_t d = wasm_v128_load(w[i].d), m = wasm_v128_load(w[i].m);
-    for (int t = 0; t < n_tok; t++) {
-      const block_q8a *xt = &x[i + t * nb];
-      v128_t s = nib_isum4(lo, hi, xt);
-      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))));
-      off[t] = wasm_f32x4_add(off[t], wasm_f32x4_mul(m, wasm_v128_load32_splat(&xt->ds)));
-    }
+// acc[t] += (4 rows . token t's block): isum * d * x.d + m * x.ds, for n_tok tokens nb blocks apart.
+ALWAYS_INLINE void affine_tokens(v128_t *acc, const v128_t lo[4], const v128_t hi[4], v128_t d, v128_t m,
+                                 const block_q8a *x, int nb, int n_tok) {
+  for (int t = 0; t < n_tok; t++) {
+    const block_q8a *xt = &x[(size_t)t * nb];
+    v128_t s = wasm_f32x4_convert_i32x4(nib_isum4(lo, hi, xt));
+    acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_add(wasm_f32x4_mul(s, wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))),
+                                                   wasm_f32x4_mul(m, wasm_v128_load32_splat(&xt->ds))));
   }
-  for (int t = 0; t < n_tok; t++) y[t] = wasm_f32x4_add(acc[t], off[t]);
+}
+
+// y[t] = the 4 rows . token t, for n_tok (1 or 2) tokens whose blocks are nb apart; nb blocks each.
+ALWAYS_INLINE void dot4_affine(int kind, const void *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
+  v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)};
+  for (int i = 0; i < nb; i++) {
+    v128_t lo[4], hi[4], d, m;
+    unpack_affine(kind, w, i, lo, hi, &d, &m);
+    affine_tokens(acc, lo, hi, d, m, x + i, nb, n_tok);
+  }
+  for (int t = 0; t < n_tok; t++) y[t] = acc[t];
+}
+
+// Four rows of signed bytes (weights 0..15 in w0, 16..31 in w1) dotted with one activation block.
+ALWAYS_INLINE v128_t signed_isum4(const v128_t w0[4], const v128_t w1[4], const block_q8a *x) {
+  v128_t h0 = wasm_v128_load(x->qh), h1 = wasm_v128_load(x->qh + 16);
+  v128_t l0 = wasm_v128_load(x->ql), l1 = wasm_v128_load(x->ql + 16), s[4];
+  for (int r = 0; r < 4; r++) {
+    v128_t hi_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], h0), w1[r], h1);
+    v128_t lo_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], l0), w1[r], l1);
+    s[r] = wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
+  }
+  return reduce4(s[0], s[1], s[2], s[3]);
 }
 
 ALWAYS_INLINE void dot4_q8_0(const block_q8_0x4 *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
   v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)};
   for (int i = 0; i < nb; i++) {
-    v128_t d = wasm_v128_load(w[i].d);
+    v128_t d = wasm_v128_load(w[i].d), w0[4], w1[4];
+    for (int r = 0; r < 4; r++) w0[r] = wasm_v128_load(w[i].qs[r]), w1[r] = wasm_v128_load(w[i].qs[r] + 16);
     for (int t = 0; t < n_tok; t++) {
       const block_q8a *xt = &x[i + t * nb];
-      v128_t h0 = wasm_v128_load(xt->qh), h1 = wasm_v128_load(xt->qh + 16);
-      v128_t l0 = wasm_v128_load(xt->ql), l1 = wasm_v128_load(xt->ql + 16), s[4];
-      for (int r = 0; r < 4; r++) {
-        v128_t w0 = wasm_v128_load(w[i].qs[r]), w1 = wasm_v128_load(w[i].qs[r] + 16);
-        v128_t hi_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0, h0), w1, h1);
-        v128_t lo_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0, l0), w1, l1);
-        s[r] = wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
-      }
       v128_t dd = wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d));
-      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(reduce4(s[0], s[1], s[2], s[3])), dd));
+      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(signed_isum4(w0, w1, xt)), dd));
     }
   }
   for (int t = 0; t < n_tok; t++) y[t] = acc[t];
-}
-
-// 16 lanes holding bit (first + i) of qh, i = 0..15, as 0 or 0x10.
-ALWAYS_INLINE v128_t fifth_bits16(uint32_t qh, int first) {
-  v128_t b = wasm_i8x16_swizzle(wasm_u32x4_splat(qh >> first), wasm_i8x16_const(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
-  v128_t m = wasm_v128_and(b, wasm_i8x16_const(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128));
-  return wasm_v128_and(wasm_i8x16_ne(m, wasm_i8x16_splat(0)), wasm_i8x16_splat(0x10));
-}
-
-ALWAYS_INLINE void dot4_q5(const block_q5x4 *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
-  v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)}, off[2] = {acc[0], acc[0]};
-  for (int i = 0; i < nb; i++) {
-    v128_t lo[4], hi[4];
-    unpack_nibbles4(w[i].qs, lo, hi);
-    for (int r = 0; r < 4; r++) {
-      lo[r] = wasm_v128_or(lo[r], fifth_bits16(w[i].qh[r], 0));
-      hi[r] = wasm_v128_or(hi[r], fifth_bits16(w[i].qh[r], 16));
-    }
-    v128_t d = wasm_v128_load(w[i].d), m = wasm_v128_load(w[i].m);
-    for (int t = 0; t < n_tok; t++) {
-      const block_q8a *xt = &x[i + t * nb];
-      v128_t s = nib_isum4(lo, hi, xt);
-      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))));
-      off[t] = wasm_f32x4_add(off[t], wasm_f32x4_mul(m, wasm_v128_load32_splat(&xt->ds)));
-    }
-  }
-  for (int t = 0; t < n_tok; t++) y[t] = wasm_f32x4_add(acc[t], off[t]);
 }
 
 // Weights 0..15 (a) and 16..31 (b) of each of four rows: low nibbles and two high bits.
@@ -205,9 +195,9 @@ ALWAYS_INLINE void dot4_q6(const block_q6x4 *w, const block_q8a *x, int nb, int 
 
 static void dot4(int type, const void *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
   switch (x4_kind(type)) {
-    case X4_Q4_0: if (n_tok == 2) dot4_q4_0(w, x, nb, 2, y); else dot4_q4_0(w, x, nb, 1, y); return;
-    case X4_Q4_1: if (n_tok == 2) dot4_q4_1(w, x, nb, 2, y); else dot4_q4_1(w, x, nb, 1, y); return;
-    case X4_Q5: if (n_tok == 2) dot4_q5(w, x, nb, 2, y); else dot4_q5(w, x, nb, 1, y); return;
+    case X4_Q4_0: if (n_tok == 2) dot4_affine(X4_Q4_0, w, x, nb, 2, y); else dot4_affine(X4_Q4_0, w, x, nb, 1, y); return;
+    case X4_Q4_1: if (n_tok == 2) dot4_affine(X4_Q4_1, w, x, nb, 2, y); else dot4_affine(X4_Q4_1, w, x, nb, 1, y); return;
+    case X4_Q5: if (n_tok == 2) dot4_affine(X4_Q5, w, x, nb, 2, y); else dot4_affine(X4_Q5, w, x, nb, 1, y); return;
     case X4_Q6: if (n_tok == 2) dot4_q6(w, x, nb, 2, y); else dot4_q6(w, x, nb, 1, y); return;
     default: if (n_tok == 2) dot4_q8_0(w, x, nb, 2, y); else dot4_q8_0(w, x, nb, 1, y); return;
   }
@@ -361,42 +351,15 @@ ALWAYS_INLINE void batch4_begin(v128_t *acc, int n_tok) {
   for (int t = 0; t < n_tok; t++) acc[t] = wasm_f32x4_splat(0.0f);
 }
 
-// acc[t] += isum(t) * d * x_t.d + m * x_t.ds: the 4-bit and 5-bit kinds (m = -8 d for Q4_0).
-ALWAYS_INLINE void batch4_nibbles(v128_t *acc, const v128_t lo[4], const v128_t hi[4], v128_t d, v128_t m,
-                                  const block_q8a *x, int nb, int n_tok) {
-  for (int t = 0; t < n_tok; t++) {
-    const block_q8a *xt = &x[(size_t)t * nb];
-    v128_t s = wasm_f32x4_convert_i32x4(nib_isum4(lo, hi, xt));
-    acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_add(wasm_f32x4_mul(s, wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))),
-                                                   wasm_f32x4_mul(m, wasm_v128_load32_splat(&xt->ds))));
-  }
-}
-
 static void batch4(int type, const void *w, const block_q8a *x, int nb, int n_tok, v128_t *acc) {
   batch4_begin(acc, n_tok);
   int kind = x4_kind(type);
   for (int i = 0; i < nb; i++) {
     const block_q8a *xi = x + i;
-    if (kind == X4_Q4_0) {
-      const block_q4_0x4 *b = (const block_q4_0x4 *)w + i;
-      v128_t lo[4], hi[4];
-      unpack_nibbles4(b->qs, lo, hi);
-      v128_t d = wasm_v128_load(b->d);
-      batch4_nibbles(acc, lo, hi, d, wasm_f32x4_mul(d, wasm_f32x4_splat(-8.0f)), xi, nb, n_tok);
-    } else if (kind == X4_Q4_1) {
-      const block_q4_1x4 *b = (const block_q4_1x4 *)w + i;
-      v128_t lo[4], hi[4];
-      unpack_nibbles4(b->qs, lo, hi);
-      batch4_nibbles(acc, lo, hi, wasm_v128_load(b->d), wasm_v128_load(b->m), xi, nb, n_tok);
-    } else if (kind == X4_Q5) {
-      const block_q5x4 *b = (const block_q5x4 *)w + i;
-      v128_t lo[4], hi[4];
-      unpack_nibbles4(b->qs, lo, hi);
-      for (int r = 0; r < 4; r++) {
-        lo[r] = wasm_v128_or(lo[r], fifth_bits16(b->qh[r], 0));
-        hi[r] = wasm_v128_or(hi[r], fifth_bits16(b->qh[r], 16));
-      }
-      batch4_nibbles(acc, lo, hi, wasm_v128_load(b->d), wasm_v128_load(b->m), xi, nb, n_tok);
+    if (kind == X4_Q4_0 || kind == X4_Q4_1 || kind == X4_Q5) {
+      v128_t lo[4], hi[4], d, m;
+      unpack_affine(kind, w, i, lo, hi, &d, &m);
+      affine_tokens(acc, lo, hi, d, m, xi, nb, n_tok);
     } else if (kind == X4_Q6) {
       const block_q6x4 *b = (const block_q6x4 *)w + i;
       v128_t wa[4], wb[4];
@@ -417,14 +380,7 @@ static void batch4(int type, const void *w, const block_q8a *x, int nb, int n_to
       v128_t d = wasm_v128_load(b->d);
       for (int t = 0; t < n_tok; t++) {
         const block_q8a *xt = &xi[(size_t)t * nb];
-        v128_t h0 = wasm_v128_load(xt->qh), h1 = wasm_v128_load(xt->qh + 16);
-        v128_t l0 = wasm_v128_load(xt->ql), l1 = wasm_v128_load(xt->ql + 16), sr[4];
-        for (int r = 0; r < 4; r++) {
-          v128_t hi_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], h0), w1[r], h1);
-          v128_t lo_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], l0), w1[r], l1);
-          sr[r] = wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
-        }
-        v128_t s = wasm_f32x4_convert_i32x4(reduce4(sr[0], sr[1], sr[2], sr[3]));
+        v128_t s = wasm_f32x4_convert_i32x4(signed_isum4(w0, w1, xt));
         acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(s, wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))));
       }
     }

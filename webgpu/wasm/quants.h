@@ -91,6 +91,14 @@ static inline v128_t signed_dot(v128_t acc, v128_t w, v128_t x) {
 #endif
 }
 
+// 16 lanes holding bit (first + i) of qh, i = 0..15, as 0 or 0x10.
+static inline v128_t qh_bits16(uint32_t qh, int first) {
+  uint32_t bits = qh >> first;
+  v128_t b = wasm_i8x16_swizzle(wasm_u32x4_splat(bits), wasm_i8x16_const(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  v128_t m = wasm_v128_and(b, wasm_i8x16_const(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128));
+  return wasm_v128_and(wasm_i8x16_ne(m, wasm_i8x16_splat(0)), wasm_i8x16_splat(0x10));
+}
+
 // Two accumulators of one 14-bit dot product: hi sums w * qh, lo sums w * ql.
 typedef struct { v128_t hi, lo; } acc14;
 
