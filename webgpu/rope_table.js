@@ -1,6 +1,8 @@
 // RoPE angles, backend-neutral: the host computes cos/sin in f64 once per batch, every backend
 // rotates with the same f32 table (so WASM and WebGPU agree on long positions).
 
+import { ropeOf } from './model.js';
+
 /**
  * A table filler for a config's rope_theta and rope_scale (positions times it: linear rope
  * scaling): fill(out, pos0, n) writes n rows of n_rot/2 (cos, sin) pairs.
@@ -17,4 +19,19 @@ export function ropeTable(c) {
       }
     }
   };
+}
+
+/**
+ * The distinct RoPE tables of a config's layers (Gemma 3's sliding layers have their own base):
+ * {tables: [{index, fill}], of_layer: the table of each layer}.
+ */
+export function layerRopeTables(c) {
+  const byKey = new Map();
+  const of_layer = Array.from({ length: c.n_layers }, (_, l) => {
+    const { theta, scale } = ropeOf(c, l);
+    const key = `${theta}:${scale}`;
+    if (!byKey.has(key)) byKey.set(key, { index: byKey.size, fill: ropeTable({ ...c, rope_theta: theta, rope_scale: scale }) });
+    return byKey.get(key);
+  });
+  return { tables: [...byKey.values()], of_layer };
 }

@@ -3,9 +3,9 @@
 
 import { encoderMatmulTensors, mapEncoderWeights } from '../../encoder_model.js';
 import { GGML_TYPES } from '../../gguf.js';
-import { mapWeights, matmulTensors, ropeOf, uploadTensors, windowOf } from '../../model.js';
+import { mapWeights, matmulTensors, uploadTensors, windowOf } from '../../model.js';
 import { bufferColumns } from '../../ops_contract.js';
-import { ropeTable } from '../../rope_table.js';
+import { layerRopeTables } from '../../rope_table.js';
 import { argmax } from '../../sampler.js';
 import { blobPieces, PIECE_BYTES } from '../../tensor_bytes.js';
 import { f32Bits, LAYOUT, postAttention, postMatmuls } from './jobs.js';
@@ -54,14 +54,9 @@ export class WasmOps {
     const max_cols = Math.max(c.dim, c.hidden_dim, this.q_dim);
     this.xq = runtime.alloc(n_batch * (max_cols / 32) * runtime.k.q8a_block_bytes());
     // RoPE tables, one per distinct (theta, scale) of the layers (Gemma 3's sliding layers have their own).
-    const ropes = new Map();
-    this.rope_of_layer = Array.from({ length: c.n_layers }, (_, l) => {
-      const { theta, scale } = ropeOf(c, l);
-      const key = `${theta}:${scale}`;
-      if (!ropes.has(key)) ropes.set(key, { ptr: runtime.alloc(n_batch * c.n_rot * 4), fill: ropeTable({ ...c, rope_theta: theta, rope_scale: scale }) });
-      return ropes.get(key);
-    });
-    this.ropes = [...ropes.values()];
+    const { tables, of_layer } = layerRopeTables(c);
+    this.ropes = tables.map((t) => Object.assign(t, { ptr: runtime.alloc(n_batch * c.n_rot * 4) }));
+    this.rope_of_layer = of_layer;
     this.scores = runtime.alloc(runtime.n_threads * n_ctx * 4);
     // KV cache, per layer: [n_kv_heads][n_ctx][head_dim] floats for keys and for values.
     const kv_bytes = c.n_kv_heads * n_ctx * c.head_dim * 4;

@@ -7,9 +7,9 @@
 // run on the GPU, and the pass ends in a readback of the last layer's rows.
 
 import { mapEncoderWeights } from '../../encoder_model.js';
-import { mapWeights, ropeOf, uploadTensors, windowOf } from '../../model.js';
+import { mapWeights, uploadTensors, windowOf } from '../../model.js';
 import { bufferColumns } from '../../ops_contract.js';
-import { ropeTable } from '../../rope_table.js';
+import { layerRopeTables } from '../../rope_table.js';
 import { blobPieces } from '../../tensor_bytes.js';
 import { Argmax } from './argmax.js';
 import { Attention } from './attention.js';
@@ -158,14 +158,9 @@ export class WebGPUOps {
     }));
     // Per step: the RoPE tables (n_batch rows of n_rot/2 cos/sin pairs each; one per distinct
     // (theta, scale) of the layers: Gemma 3's sliding layers have their own) head the uniform arena.
-    const ropes = new Map();
-    this.rope_of_layer = Array.from({ length: c.n_layers }, (_, l) => {
-      const { theta, scale } = ropeOf(c, l);
-      const key = `${theta}:${scale}`;
-      if (!ropes.has(key)) ropes.set(key, { offset: ropes.size * n_batch * c.n_rot, fill: ropeTable({ ...c, rope_theta: theta, rope_scale: scale }) });
-      return ropes.get(key);
-    });
-    this.ropes = [...ropes.values()];
+    const { tables, of_layer } = layerRopeTables(c);
+    this.ropes = tables.map((t) => Object.assign(t, { offset: t.index * n_batch * c.n_rot }));
+    this.rope_of_layer = of_layer;
     this.dispatcher = new Dispatcher(device, { n_slots: c.n_layers * OPS_PER_LAYER + 8,
       head_bytes: Math.max(1, this.ropes.length) * n_batch * c.n_rot * 4 });
     this.biases = new Map(); // concatenated q|k|v biases, by the key of their matmuls
