@@ -189,7 +189,7 @@ export function mapWeights(tensors, handle) {
   };
 }
 
-/** The tensors a backend uploads for a described model: gguf.tensors, fused ones replaced by their views. */
+/** The tensors a backend uploads for a described model (or encoder): gguf.tensors, fused ones replaced by their views. */
 export function uploadTensors(tensors, gguf_tensors) {
   return tensors.upload ?? gguf_tensors;
 }

@@ -25,7 +25,7 @@ export async function createWasmOps(blobs, gguf, { config, tensors }, { n_ctx, n
   // An encoder's mat-muls are long batches, bound by arithmetic rather than by reading weights:
   // its F16 weights are widened to F32 once here, for the F32 tiles (2x the F16 path's GFLOP/s).
   const matmul_names = (config.encoder ? encoderMatmulTensors(tensors) : matmulTensors(tensors)).map((t) => t.name);
-  const handles = await WasmOps.uploadWeights(runtime, blobs, config.encoder ? gguf.tensors : uploadTensors(tensors, gguf.tensors), {
+  const handles = await WasmOps.uploadWeights(runtime, blobs, uploadTensors(tensors, gguf.tensors), {
     pack: new Set(matmul_names),
     keep_rows: new Set(tensors.tied ? [tensors.token_embd.name] : []),
     widen: new Set(config.encoder ? matmul_names : []),
@@ -206,7 +206,7 @@ export class WasmOps {
     const k_ptr = qkv.ptr + this.q_dim * 4;
     const v_ptr = k_ptr + this.kv_dim * 4;
     const neox = c.rope_neox ? 1 : 0;
-    const cs = this.rope_of_layer ? this.rope_of_layer[l].ptr : 0;
+    const cs = this.rope_of_layer[l].ptr;
     k.rope(qkv.ptr, cs, c.n_heads, c.head_dim, c.n_rot, neox, n, qkv.cols, norms ? norms.q.ptr : 0, c.rms_eps ?? 0);
     k.rope(k_ptr, cs, c.n_kv_heads, c.head_dim, c.n_rot, neox, n, qkv.cols, norms ? norms.k.ptr : 0, c.rms_eps ?? 0);
     k.kv_store(k_ptr, qkv.cols, this.kv[l].k, n, c.n_kv_heads, c.head_dim, this.n_ctx, this.pos0);

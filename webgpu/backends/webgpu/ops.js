@@ -43,8 +43,7 @@ export async function createWebGPUOps(blobs, gguf, model, { n_ctx, n_batch, gpu 
   device.addEventListener?.('uncapturederror', (e) => released || onDeviceLost(e.error?.message ?? 'a GPU error'));
   const T = model.tensors;
   const host = new Set(model.config.encoder ? [T.token_embd, T.position_embd, T.token_types].filter(Boolean).map((t) => t.name) : []);
-  const handles = await uploadWeights(device, blobs, model.config.encoder ? gguf.tensors : uploadTensors(T, gguf.tensors),
-    maxBinding(device_limits), host);
+  const handles = await uploadWeights(device, blobs, uploadTensors(T, gguf.tensors), maxBinding(device_limits), host);
   const weights = (model.config.encoder ? mapEncoderWeights : mapWeights)(T, (t) => handles.get(t.name));
   const kernels = {
     layernorm: await LayerNorm.create(device),
