@@ -296,6 +296,23 @@ def test_repacked_x4_matmul_matches_the_row_layout(k, qtype, n_tokens):
     assert (np.abs(got - expected) / scale).max() < 2e-6, fail_report(expected, got)
 
 
+@pytest.mark.parametrize("qtype", [t for t in ALL_TYPES if t not in (Q.F32, Q.F16)], ids=lambda t: t.name)
+def test_rows_read_back_from_the_x4_layout(k, qtype):
+    """A tied embedding is held once, repacked for the LM head; token lookups read its rows back
+    from there and get the gguf package's dequantization of the original rows."""
+    rng = np.random.default_rng(500 + int(qtype))
+    n_rows, n_cols = 12, 512 if qtype in K_QUANTS else 160
+    raw, w = random_rows(qtype, n_rows, n_cols, rng)
+    packed = k.alloc(k("x4_bytes", int(qtype), n_rows, n_cols))
+    assert k("repack_x4", int(qtype), k.put(raw), packed, n_rows, n_cols) == 0
+    y = k.alloc(n_cols * 4)
+    for row in (0, 5, 10, 11):
+        assert k("dequantize_x4_row", int(qtype), packed, row, n_cols, y) == 0
+        got = k.get(y, n_cols)
+        np.testing.assert_allclose(got, w[row], rtol=1e-6, atol=1e-7, err_msg=fail_report(w[row], got))
+    assert k("dequantize_x4_row", int(Q.F16), packed, 0, n_cols, y) == -1
+
+
 def test_repack_refuses_what_it_cannot_pack(k):
     assert k("x4_bytes", int(Q.F16), 4, 256) == 0
     assert k("x4_bytes", int(Q.Q4_0), 6, 32) == 0

@@ -217,6 +217,40 @@ EXPORT(x4_bytes) int x4_bytes(int type, int rows, int cols) {
   return rows / 4 * (cols / QK) * x4_block_bytes(type);
 }
 
+// Row `row` (of cols elements) of an x4 tensor dequantized to y: the token lookup of a tied embedding,
+// whose one copy is the LM head's x4 layout. Each weight is d * q + m, as the mat-vec kernels read it.
+EXPORT(dequantize_x4_row) int dequantize_x4_row(int type, const void *W, int row, int cols, float *y) {
+  if (!x4_supported(type) || cols % QK) return -1;
+  int nb = cols / QK, r = row % 4, kind = x4_kind(type);
+  const uint8_t *g = (const uint8_t *)W + (size_t)(row / 4) * nb * x4_block_bytes(type);
+  for (int j = 0; j < nb; j++, y += QK) {
+    const void *blk = g + (size_t)j * x4_block_bytes(type);
+    if (kind == X4_Q8_0) {
+      const block_q8_0x4 *b = blk;
+      for (int i = 0; i < QK; i++) y[i] = b->d[r] * (float)b->qs[r][i];
+    } else if (kind == X4_Q6) {
+      const block_q6x4 *b = blk;
+      for (int i = 0; i < QK; i++) {
+        int h = i / 16, q = (i < 16 ? b->qs[r][i] & 0xF : b->qs[r][i - 16] >> 4) | ((b->qh[r][i % 8] >> (2 * (i / 8))) & 3) << 4;
+        y[i] = b->d[h][r] * (float)q + b->m[h][r];
+      }
+    } else {
+      const block_q4_1x4 *b4 = blk;
+      const block_q5x4 *b5 = blk;
+      const block_q4_0x4 *b0 = blk;
+      const uint8_t *qs = kind == X4_Q4_0 ? b0->qs[r] : kind == X4_Q4_1 ? b4->qs[r] : b5->qs[r];
+      float d = kind == X4_Q4_0 ? b0->d[r] : kind == X4_Q4_1 ? b4->d[r] : b5->d[r];
+      float m = kind == X4_Q4_0 ? -8.0f * d : kind == X4_Q4_1 ? b4->m[r] : b5->m[r];
+      uint32_t qh = kind == X4_Q5 ? b5->qh[r] : 0;
+      for (int i = 0; i < QK; i++) {
+        int q = (i < 16 ? qs[i] & 0xF : qs[i - 16] >> 4) | ((qh >> i) & 1) << 4;
+        y[i] = d * (float)q + m;
+      }
+    }
+  }
+  return 0;
+}
+
 // Weights 32j..32j+31 of one row of a quantized type as unsigned q[i] with x[i] = d[h] q[i] + m[h],
 // h = i / 16 the half (the same scale and min for both halves except for Q6_K, Q3_K and Q2_K).
 // row: the row's bytes.

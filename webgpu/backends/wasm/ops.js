@@ -21,17 +21,16 @@ const FLOAT_TYPES = new Set([GGML_F32, GGML_F16]); // float weights take float a
  */
 export async function createWasmOps(blobs, gguf, { config, tensors }, { n_ctx, n_batch, n_threads }) {
   const runtime = await WasmRuntime.create({ n_threads });
-  // Mat-mul weights go in the x4 layout; with tied embeddings the table keeps its rows for lookups.
+  // Mat-mul weights go in the x4 layout. A tied embedding is held once, in the LM head's x4 layout;
+  // token lookups dequantize its rows from there.
   // An encoder's mat-muls are long batches, bound by arithmetic rather than by reading weights:
   // its F16 weights are widened to F32 once here, for the F32 tiles (2x the F16 path's GFLOP/s).
   const matmul_names = (config.encoder ? encoderMatmulTensors(tensors) : matmulTensors(tensors)).map((t) => t.name);
   const handles = await WasmOps.uploadWeights(runtime, blobs, uploadTensors(tensors, gguf.tensors), {
     pack: new Set(matmul_names),
-    keep_rows: new Set(tensors.tied ? [tensors.token_embd.name] : []),
     widen: new Set(config.encoder ? matmul_names : []),
   });
   const weights = (config.encoder ? mapEncoderWeights : mapWeights)(tensors, (t) => handles.get(t.name));
-  weights.token_embd = handles.get(`${tensors.token_embd.name}#rows`) ?? weights.token_embd;
   const ops = new WasmOps(runtime, config, { n_ctx, n_batch });
   const info = { threads: runtime.n_threads, simd: runtime.simd, memory_bytes: runtime.memory.buffer.byteLength };
   return { ops, weights, info, release: () => runtime.terminate() };
@@ -67,12 +66,11 @@ export class WasmOps {
   /**
    * Copy every tensor from the shard Blobs into memory; returns name -> handle {ptr, type, layout, rows, cols}.
    * Tensors named in `pack` that the x4 kernels run (Q4_0, Q4_1, Q8_0, rows % 4 == 0) are repacked
-   * on the way in (layout x4). Those also in `keep_rows` (tied embeddings: token lookups need the
-   * row layout) keep a row-layout copy under `${name}#rows`. F16 tensors named in `widen` become F32.
+   * on the way in (layout x4). F16 tensors named in `widen` become F32.
    * Bytes come from the Blobs a piece at a time (webgpu/tensor_bytes.js), through a staging area
    * of one piece where they are converted: a tensor of any size is held once, in its final form.
    */
-  static async uploadWeights(runtime, blobs, tensors, { pack = new Set(), keep_rows = new Set(), widen = new Set() } = {}) {
+  static async uploadWeights(runtime, blobs, tensors, { pack = new Set(), widen = new Set() } = {}) {
     const k = runtime.k;
     const handle = (t, ptr, layout = LAYOUT.rows, type = t.type) => ({ ptr, type, layout, cols: t.dims[0], rows: t.dims[1] ?? 1, name: t.name });
     const x4 = (t) => (pack.has(t.name) ? k.x4_bytes(t.type, t.dims[1] ?? 1, t.dims[0]) : 0);
@@ -94,7 +92,7 @@ export class WasmOps {
         continue;
       }
       const packed_bytes = x4(t);
-      if (packed_bytes && !keep_rows.has(t.name)) { // whole groups of 4 rows, repacked piece by piece
+      if (packed_bytes) { // whole groups of 4 rows, repacked piece by piece
         const group = 4 * (t.n_bytes / rows);
         const ptr = runtime.alloc(packed_bytes);
         for await (const { at, bytes } of blobPieces(blob, t.offset, t.n_bytes, Math.max(1, Math.floor(PIECE_BYTES / group)) * group)) {
@@ -107,12 +105,7 @@ export class WasmOps {
       }
       const ptr = runtime.alloc(t.n_bytes);
       for await (const { at, bytes } of blobPieces(blob, t.offset, t.n_bytes)) runtime.u8(ptr + at, bytes.length).set(bytes);
-      handles.set(packed_bytes ? `${t.name}#rows` : t.name, handle(t, ptr));
-      if (packed_bytes) {
-        const x4_ptr = runtime.alloc(packed_bytes);
-        if (k.repack_x4(t.type, ptr, x4_ptr, rows, t.dims[0]) !== 0) throw new Error(`cannot repack ${t.name}`);
-        handles.set(t.name, handle(t, x4_ptr, LAYOUT.x4));
-      }
+      handles.set(t.name, handle(t, ptr));
     }
     return handles;
   }
@@ -123,7 +116,10 @@ export class WasmOps {
     const out = this.buf[dst];
     tokens.forEach((id, t) => {
       if (!(id >= 0 && id < table.rows)) throw new Error(`token id ${id} is outside the vocabulary`);
-      k.dequantize_row(table.type, table.ptr + id * row_bytes, out.ptr + t * out.cols * 4, table.cols);
+      const y = out.ptr + t * out.cols * 4;
+      const status = table.layout === LAYOUT.x4 ? k.dequantize_x4_row(table.type, table.ptr, id, table.cols, y)
+        : k.dequantize_row(table.type, table.ptr + id * row_bytes, y, table.cols);
+      if (status !== 0) throw new Error(`cannot read row ${id} of ${table.name}`);
     });
     if (scale !== 1) {
       const rows = this.rt.f32(out.ptr, tokens.length * out.cols);
