@@ -41,6 +41,9 @@ def add_arguments(p) -> None:
     p.add_argument("--prompt-tokens", type=int, default=48, help="chat prompt length in tokens")
     p.add_argument("--gen-tokens", type=int, default=128, help="tokens generated per run")
     p.add_argument("--context-positions", default="", help="also time decoding at these positions, e.g. 64,1024")
+    p.add_argument("--activation-bits", type=int, default=14, choices=(14, 8),
+                   help="our WASM backend's activations: 14 bits (default) or 8 (faster; README, Speed)")
+    p.add_argument("--kv", default="f32", choices=("f32", "f16"), help="our WASM backend's KV cache (default f32)")
     p.add_argument("--json", type=Path, default=None, help="write the results here (schema inpage.bench/1)")
     p.add_argument("--html", type=Path, default=None, help="write an HTML report with a chart here")
     p.add_argument("--baseline", type=Path, default=None, help="compare ratios with this earlier --json file")
@@ -73,7 +76,9 @@ def main(args) -> int:
     manifest = store.manifest(model_id)
     positions = [int(p) for p in args.context_positions.split(",") if p.strip()]
     launch = {"headless": not args.headed, "args": CHROMIUM_ARGS + args.chromium_flag}
-    result = run(store, manifest, args.backend, args.runs, args.prompt_tokens, args.gen_tokens, positions, launch)
+    wasm_options = {"activation_bits": args.activation_bits, "kv_type": args.kv}
+    result = run(store, manifest, args.backend, args.runs, args.prompt_tokens, args.gen_tokens, positions, launch,
+                 wasm_options)
     print(table(result))
     if args.json:
         write_json(result, args.json)
@@ -143,9 +148,11 @@ def hosted_browser(store: Store, launch: dict | None = None, data_dir: Path | No
 
 
 def run(store: Store, manifest: dict, backend: str, runs: int, prompt_tokens: int, gen_tokens: int,
-        positions: list[int], launch: dict | None = None) -> dict:
+        positions: list[int], launch: dict | None = None, wasm_options: dict | None = None) -> dict:
+    """WASM_OPTIONS: activation_bits and kv_type for our WASM backend (the engine's defaults when None)."""
     with hosted_browser(store, launch) as (browser, url, launch):
-        result = _measure(browser, url, store, manifest, backend, runs, prompt_tokens, gen_tokens, positions)
+        result = _measure(browser, url, store, manifest, backend, runs, prompt_tokens, gen_tokens, positions,
+                          wasm_options or {})
         result["browser"].update(flags=launch["args"], headless=launch["headless"])
         return result
 
@@ -174,7 +181,7 @@ def tokenize(browser, url, model: str, text: str) -> list[int]:
         ctx.close()
 
 
-def _measure(browser, url, store, manifest, backend, runs, prompt_tokens, gen_tokens, positions) -> dict:
+def _measure(browser, url, store, manifest, backend, runs, prompt_tokens, gen_tokens, positions, wasm_options) -> dict:
     model = manifest["id"]
     ctx = browser.new_context()
     page = _harness(ctx, url)
@@ -196,13 +203,14 @@ def _measure(browser, url, store, manifest, backend, runs, prompt_tokens, gen_to
         raise ModelError("this browser offers no WebGPU adapter", "run Chromium with --enable-unsafe-webgpu, or use --backend wasm")
 
     progress = Progress(len(names) * (runs + 3 + len(positions)))
-    backends = {name: _measure_backend(browser, url, model, name, prompt, runs, gen_tokens, positions, progress)
+    backends = {name: _measure_backend(browser, url, model, name, prompt, runs, gen_tokens, positions, progress,
+                                       wasm_options if name == "wasm" else {})
                 for name in names}
     result = {
         "schema": SCHEMA,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "settings": {"runs": runs, "prompt_tokens": prompt["prompt_tokens"], "gen_tokens": gen_tokens,
-                     "context_positions": positions},
+                     "context_positions": positions, "wasm_options": wasm_options},
         "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
                     "python": platform.python_version()},
         "browser": {"name": "chromium", "version": browser.version, "path": CHROMIUM_PATH, "flags": CHROMIUM_ARGS,
@@ -229,12 +237,12 @@ def _call(page, fn: str, arg):
     return page.evaluate(f"async (a) => (await import('{HARNESS}')).{fn}(a)", arg)
 
 
-def _measure_backend(browser, url, model, name, prompt, runs, gen_tokens, positions, progress) -> dict:
+def _measure_backend(browser, url, model, name, prompt, runs, gen_tokens, positions, progress, options) -> dict:
     ctx = browser.new_context()  # empty browser storage: a cold load downloads and verifies
     extra = {}
     try:
         page = _harness(ctx, url)
-        loaded = _call(page, "load", {"model": model, "backend": name})
+        loaded = _call(page, "load", {"model": model, "backend": name, **options})
         progress.step(f"{name}: cold load")
         _call(page, "run", {"messages": prompt["messages"], "gen_tokens": gen_tokens})  # warm-up, not counted
         progress.step(f"{name}: warm-up")
@@ -250,7 +258,7 @@ def _measure_backend(browser, url, model, name, prompt, runs, gen_tokens, positi
             at_position[str(pos)] = 1000 / r["decode_tps"]
             progress.step(f"{name}: decode at {pos}")
         page.reload()
-        warm = _call(page, "load", {"model": model, "backend": name})
+        warm = _call(page, "load", {"model": model, "backend": name, **options})
         progress.step(f"{name}: warm load")
         after = _call(page, "memory", None)
         info = loaded["info"]

@@ -44,13 +44,16 @@ def random_rows(qtype, n_rows, n_cols, rng):
     return raw, gguf.quants.dequantize(raw, qtype).reshape(n_rows, n_cols).astype(np.float32)
 
 
-def quantize_q8a(x):
-    """numpy mirror of quantize_q8a: per 32 values, d = max|x|/16256, q = round-half-even(x/d)."""
+def quantize_q8a(x, bits=14):
+    """numpy mirror of quantize_q8a: per 32 values, d = max|x|/16256, q = round-half-even(x/d);
+    with 8 bits, q = 128 round(x/(128 d)) and 128 d = max|x|/127."""
     blocks = x.reshape(-1, 32).astype(np.float32)
-    d = np.abs(blocks).max(axis=1) / np.float32(QA_MAX)
-    inv = np.where(d > 0, np.float32(1) / np.where(d > 0, d, 1), 0).astype(np.float32)
+    step = np.abs(blocks).max(axis=1) / np.float32(QA_MAX if bits == 14 else 127)
+    inv = np.where(step > 0, np.float32(1) / np.where(step > 0, step, 1), 0).astype(np.float32)
     q = np.rint(blocks * inv[:, None]).astype(np.int32)
-    return d, q
+    if bits == 14:
+        return step, q
+    return step * np.float32(1 / 128), 128 * q
 
 
 def cols_for(qtype):
@@ -74,14 +77,15 @@ def test_dequantize_row_matches_the_gguf_package(k, qtype):
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7, err_msg=fail_report(expected, got))
 
 
-def test_quantize_q8a_matches_numpy(k):
+@pytest.mark.parametrize("bits", [14, 8])
+def test_quantize_q8a_matches_numpy(k, bits):
     rng = np.random.default_rng(5)
     x = (rng.standard_normal((3, 96)) * np.array([[1.0], [1e-4], [300.0]])).astype(np.float32)
     x[0, :32] = 0.0  # an all-zero block
     blocks = k.alloc(3 * 3 * Q8A)
-    k("quantize_q8a", k.put(x), blocks, 96, 3)
+    k("quantize_q8a", k.put(x), blocks, 96, 3, bits)
     raw = k.get(blocks, 9 * Q8A, np.uint8).reshape(9, Q8A)
-    d, q = quantize_q8a(x)
+    d, q = quantize_q8a(x, bits)
     qh, ql = raw[:, 16:48].view(np.int8).astype(np.int32), raw[:, 48:80].view(np.int8).astype(np.int32)
     assert qh.min() >= -127 and qh.max() <= 127 and ql.min() >= 0 and ql.max() <= 127
     np.testing.assert_array_equal(128 * qh + ql, q)
@@ -90,8 +94,11 @@ def test_quantize_q8a_matches_numpy(k):
     np.testing.assert_array_equal(sums, q.reshape(9, 2, 16).sum(axis=2))
     ds = raw[:, 4:8].copy().view(np.float32).ravel()
     np.testing.assert_allclose(ds, d * q.astype(np.float32).sum(axis=1), rtol=1e-6)
-    # 14 bits: every value within half a step of d.
-    np.testing.assert_allclose((d[:, None] * q).reshape(x.shape), x, rtol=0, atol=float(d.max()) * 0.5 + 1e-30)
+    # Every value within half a step: d at 14 bits, 128 d at 8 bits (whose ql are then all 0).
+    step = float(d.max()) * (1 if bits == 14 else 128)
+    np.testing.assert_allclose((d[:, None] * q).reshape(x.shape), x, rtol=0, atol=step * 0.5 + 1e-30)
+    if bits == 8:
+        assert not ql.any() and np.abs(qh).max() == 127
 
 
 @pytest.mark.parametrize("qtype", ALL_TYPES, ids=lambda t: t.name)
@@ -107,11 +114,11 @@ def test_matmul_matches_numpy_over_split_row_ranges(k, qtype):
 
     w_ptr, xf_ptr = k.put(raw), k.put(x)
     xq_ptr = k.alloc(n_tokens * n_cols // 32 * Q8A)
-    k("quantize_q8a", xf_ptr, xq_ptr, n_cols, n_tokens)
+    k("quantize_q8a", xf_ptr, xq_ptr, n_cols, n_tokens, 14)
     out_stride = n_rows + 3
     out = k.alloc(n_tokens * out_stride * 4)
     for begin, end in [(0, 13), (13, 14), (14, 37)]:  # three uneven "threads"
-        k("matmul", int(qtype), LAYOUT_ROWS, w_ptr, xq_ptr, xf_ptr, out, n_cols, begin, end, n_tokens, out_stride)
+        k("matmul", int(qtype), LAYOUT_ROWS, w_ptr, xq_ptr, xf_ptr, out, n_cols, begin, end, n_tokens, out_stride, 14)
     got = k.get(out, n_tokens * out_stride).reshape(n_tokens, out_stride)[:, :n_rows]
     scale = np.abs(x_seen).max(axis=1, keepdims=True) * np.abs(w).sum(axis=1)[None, :] + 1e-30
     rel = np.abs(got - expected) / scale
@@ -173,10 +180,11 @@ def test_rope(k, neox, norm):
 GEMMA_OPTIONS = [(None, 0.0, 0), (0.3, 0.0, 0), (None, 1.5, 0), (None, 0.0, 5), (0.2, 2.0, 3)]
 
 
+@pytest.mark.parametrize("kv", ["f32", "f16"])
 @pytest.mark.parametrize("options", GEMMA_OPTIONS, ids=["plain", "scale", "softcap", "window", "all"])
 @pytest.mark.parametrize("shape", [(6, 2, 8, 16, 5, 3), (4, 4, 40, 48, 22, 13)], ids=["small", "blocks"])
 @pytest.mark.parametrize("causal", [1, 0], ids=["causal", "bidirectional"])
-def test_attention_is_grouped_and_split_by_heads(k, causal, shape, options):
+def test_attention_is_grouped_and_split_by_heads(k, causal, shape, options, kv):
     scale, softcap, window = options
     if window and not causal:
         pytest.skip("windows are for causal attention")
@@ -185,13 +193,16 @@ def test_attention_is_grouped_and_split_by_heads(k, causal, shape, options):
     q = rng.standard_normal((n_tokens, n_heads, head_dim)).astype(np.float32)
     kc = rng.standard_normal((n_kv_heads, n_ctx, head_dim)).astype(np.float32)
     vc = rng.standard_normal((n_kv_heads, n_ctx, head_dim)).astype(np.float32)
+    if kv == "f16":  # the cache holds halves; the expected values are what they hold
+        kc, vc = kc.astype(np.float16), vc.astype(np.float16)
     out, scores = k.alloc(q.size * 4), k.alloc(n_ctx * 4)
     # q rows sit inside wider rows (the qkv buffer), 7 floats of padding after each.
     q_rows = np.concatenate([q.reshape(n_tokens, -1), np.full((n_tokens, 7), np.nan, np.float32)], axis=1)
     qp, kp, vp = k.put(q_rows), k.put(kc), k.put(vc)
+    kc, vc = kc.astype(np.float32), vc.astype(np.float32)
     for begin, end in [(0, n_heads - 2), (n_heads - 2, n_heads)]:
         k("attention", qp, q_rows.shape[1], kp, vp, out, scores, n_heads, n_kv_heads, head_dim, n_ctx, pos0, n_tokens, causal,
-          scale or 1 / np.sqrt(head_dim), softcap, window, begin, end)
+          scale or 1 / np.sqrt(head_dim), softcap, window, begin, end, int(kv == "f16"))
     got = k.get(out, q.size).reshape(q.shape)
     expected = np.zeros_like(q, dtype=np.float64)
     for t in range(n_tokens):
@@ -266,17 +277,19 @@ def test_swiglu_and_add(k):
     np.testing.assert_allclose(k.get(a, 44), g + u, rtol=1e-7)
 
 
+@pytest.mark.parametrize("bits", [14, 8], ids=["a14", "a8"])
 @pytest.mark.parametrize("n_tokens", [1, 2, 5], ids=["decode", "pair", "batch"])
 @pytest.mark.parametrize("qtype", [t for t in ALL_TYPES if t not in (Q.F32, Q.F16)], ids=lambda t: t.name)
-def test_repacked_x4_matmul_matches_the_row_layout(k, qtype, n_tokens):
+def test_repacked_x4_matmul_matches_the_row_layout(k, qtype, n_tokens, bits):
     """Every quantized type repacked four rows at a time (K-quants' sub-block scales and mins
     folded into per-32 or per-16 f32 scales) computes what the gguf package's dequantization does:
-    one token, a pair, and a batch (each block unpacked once for all tokens)."""
+    one token, a pair, and a batch (each block unpacked once for all tokens); with 14-bit
+    activations, and with 8-bit ones, whose ql half the kernels skip."""
     rng = np.random.default_rng(300 + int(qtype))
     n_rows, n_cols = 36, 512 if qtype in K_QUANTS else 160  # two K-quant super-blocks per row
     raw, w = random_rows(qtype, n_rows, n_cols, rng)
     x = rng.standard_normal((n_tokens, n_cols)).astype(np.float32)
-    d, q = quantize_q8a(x)
+    d, q = quantize_q8a(x, bits)
     x_seen = (d[:, None] * q).reshape(n_tokens, n_cols)
     expected = x_seen.astype(np.float64) @ w.T.astype(np.float64)
 
@@ -287,10 +300,10 @@ def test_repacked_x4_matmul_matches_the_row_layout(k, qtype, n_tokens):
     assert k("repack_x4", int(qtype), src, packed, n_rows, n_cols) == 0
     xf = k.put(x)
     xq = k.alloc(n_tokens * n_cols // 32 * Q8A)
-    k("quantize_q8a", xf, xq, n_cols, n_tokens)
+    k("quantize_q8a", xf, xq, n_cols, n_tokens, bits)
     out = k.alloc(n_tokens * n_rows * 4)
     for begin, end in [(0, 12), (12, 16), (16, 36)]:
-        k("matmul", int(qtype), LAYOUT_X4, packed, xq, xf, out, n_cols, begin, end, n_tokens, n_rows)
+        k("matmul", int(qtype), LAYOUT_X4, packed, xq, xf, out, n_cols, begin, end, n_tokens, n_rows, bits)
     got = k.get(out, n_tokens * n_rows).reshape(n_tokens, n_rows)
     scale = np.abs(x_seen).max(axis=1, keepdims=True) * np.abs(w).sum(axis=1)[None, :]
     assert (np.abs(got - expected) / scale).max() < 2e-6, fail_report(expected, got)
@@ -321,18 +334,27 @@ def test_repack_refuses_what_it_cannot_pack(k):
     assert k("repack_x4", int(Q.Q4_0), 0, 0, 6, 32) == -1
 
 
-def test_kv_store(k):
+@pytest.mark.parametrize("kv", ["f32", "f16"])
+def test_kv_store(k, kv):
     rng = np.random.default_rng(11)
     n_tokens, n_kv_heads, head_dim, n_ctx, pos0 = 3, 2, 8, 10, 4
     src = rng.standard_normal((n_tokens, n_kv_heads, head_dim)).astype(np.float32)
+    dtype = np.float16 if kv == "f16" else np.float32
+    if kv == "f16":  # halves' edge cases: rounding ties, subnormals, zeros, beyond the f16 range
+        src.reshape(-1)[:12] = [1 + 2**-11, 1 + 3 * 2**-11, 2**-24 * 2.5, 2**-24 * 0.49, -0.0, 6e-8, 1e-5,
+                                65519.0, 65520.0, -1e9, 2**-14 * (1 - 2**-11), -2**-14]
     # Rows of the source sit 5 floats apart more than they need (k and v inside the qkv buffer).
     rows = np.concatenate([src.reshape(n_tokens, -1), np.full((n_tokens, 5), np.nan, np.float32)], axis=1)
-    cache = k.put(np.zeros((n_kv_heads, n_ctx, head_dim), np.float32))
-    k("kv_store", k.put(rows), rows.shape[1], cache, n_tokens, n_kv_heads, head_dim, n_ctx, pos0)
-    got = k.get(cache, n_kv_heads * n_ctx * head_dim).reshape(n_kv_heads, n_ctx, head_dim)
+    cache = k.put(np.zeros((n_kv_heads, n_ctx, head_dim), dtype))
+    k("kv_store", k.put(rows), rows.shape[1], cache, n_tokens, n_kv_heads, head_dim, n_ctx, pos0, int(kv == "f16"))
+    got = k.get(cache, n_kv_heads * n_ctx * head_dim, dtype).reshape(n_kv_heads, n_ctx, head_dim)
     expected = np.zeros_like(got)
-    expected[:, pos0:pos0 + n_tokens] = src.transpose(1, 0, 2)
-    np.testing.assert_array_equal(got, expected)
+    with np.errstate(over="ignore"):
+        expected[:, pos0:pos0 + n_tokens] = src.transpose(1, 0, 2).astype(dtype)
+    if kv == "f16":  # saturated, where numpy's conversion gives an infinity
+        expected[np.isinf(expected)] = np.copysign(65504, expected[np.isinf(expected)])
+    np.testing.assert_array_equal(got.view(np.uint16 if kv == "f16" else np.uint32),
+                                  expected.view(np.uint16 if kv == "f16" else np.uint32))
 
 
 def quantize_i8_rows(V):

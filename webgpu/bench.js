@@ -21,10 +21,10 @@ door, open at a page that describes a storm in which three fishing boats came sa
 let engine = null;
 
 /** Load model on backend; returns the seconds it took (download/verify/load) and the engine info. */
-export async function load({ model, backend }) {
+export async function load({ model, backend, activation_bits, kv_type }) {
   await unload();
   const t0 = performance.now();
-  engine = await createEngine({ model, backend });
+  engine = await createEngine({ model, backend, activationBits: activation_bits, kvType: kv_type });
   return { load_s: (performance.now() - t0) / 1000, info: engine.info };
 }
 

@@ -99,11 +99,13 @@ const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 
 
 /**
  * @param {{model: string|object, backend?: string, onProgress?: Function, onBackendChange?: Function,
- *          threads?: number, contextLength?: number, signal?: AbortSignal}} options
+ *          threads?: number, contextLength?: number, signal?: AbortSignal, activationBits?: 8|14,
+ *          kvType?: 'f32'|'f16'}} options
  * onBackendChange(info): the engine moved to another backend by itself (a lost GPU: WASM takes over).
+ * activationBits, kvType: our WASM backend's speed and memory trade-offs (webgpu/session.js).
  */
 export async function createEngine({ model, backend = 'auto', onProgress = () => {}, onBackendChange = () => {}, threads,
-  contextLength, signal } = {}) {
+  contextLength, signal, activationBits, kvType } = {}) {
   const manifest = typeof model === 'string' ? await fetchManifest(model) : model;
   const { blobs, from_storage, warnings } = await loadShards(manifest, { onProgress, signal });
   const choice = await chooseBackend(backend, manifest, blobs);
@@ -113,6 +115,8 @@ export async function createEngine({ model, backend = 'auto', onProgress = () =>
     threads: threads ?? (isolated ? navigator.hardwareConcurrency || 1 : 1),
     contextLength: contextLength ?? Math.min(manifest.context_length || 2048, 4096),
     task: choice.task,
+    activationBits,
+    kvType,
   };
   const impl = await loadBackend(choice.name, blobs, options);
   onProgress({ phase: 'ready', loaded: manifest.total_bytes, total: manifest.total_bytes, shard: blobs.length, n_shards: blobs.length });

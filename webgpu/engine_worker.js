@@ -1,7 +1,7 @@
 // Our engine's worker: it owns a Session (webgpu/session.js) on the WASM or the WebGPU backend and
 // runs prefill and decode, or an EmbeddingSession (an encoder); the page only sees text pieces and vectors.
 //
-// Messages in:  {type: 'load', backend, blobs, n_threads, n_ctx, task} | {type: 'generate', id, messages, params}
+// Messages in:  {type: 'load', backend, blobs, n_threads, n_ctx, task, activation_bits?, kv_type?} | {type: 'generate', id, messages, params}
 //               {type: 'embed', id, texts} (task 'embedding': an encoder)
 //               {type: 'abort', id} | {type: 'evaluate', id, tokens, rows} | {type: 'tokenize', id, text}
 //               {type: 'prompt', id, messages} | {type: 'lose-device'} (tests: destroy the GPU device)
@@ -40,14 +40,14 @@ onmessage = async ({ data: msg }) => {
 
 class DeviceLost extends Error {}
 
-async function load({ backend, blobs, n_threads, n_ctx, task = 'chat' }) {
+async function load({ backend, blobs, n_threads, n_ctx, task = 'chat', activation_bits, kv_type }) {
   const onDeviceLost = (message) => {
     lost = message;
     postMessage({ type: 'device-lost', message });
   };
   session = task === 'embedding'
     ? await createEmbeddingSession(blobs, { backend, n_threads, onDeviceLost })
-    : await createSession(blobs, { backend, n_ctx, n_threads, onDeviceLost });
+    : await createSession(blobs, { backend, n_ctx, n_threads, onDeviceLost, activation_bits, kv_type });
   return session.info;
 }
 

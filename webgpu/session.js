@@ -20,10 +20,12 @@ const LOADERS = {
 /**
  * Load GGUF shards (Blobs, in order) onto a backend.
  * @param {Blob[]} blobs
+ * WASM only: activation_bits 14, or 8 for faster mat-vecs; kv_type 'f32', or 'f16' for half the KV
+ * cache. What each costs in perplexity: README, Speed.
  * @param {{backend: 'wasm'|'webgpu', n_ctx: number, n_threads?: number, gpu?: GPU, onDeviceLost?: Function,
- *          limits?: object}} options
+ *          limits?: object, activation_bits?: 8|14, kv_type?: 'f32'|'f16'}} options
  */
-export async function createSession(blobs, { backend, n_ctx, n_threads = 1, gpu, onDeviceLost, limits }) {
+export async function createSession(blobs, { backend, n_ctx, n_threads = 1, gpu, onDeviceLost, limits, activation_bits, kv_type }) {
   if (!(backend in LOADERS)) throw new Error(`no engine backend "${backend}"`);
   const gguf = await readGGUF(blobs);
   const model = describeModel(gguf);
@@ -33,7 +35,7 @@ export async function createSession(blobs, { backend, n_ctx, n_threads = 1, gpu,
   n_ctx = Math.min(n_ctx, model.config.context_length);
   const load = await LOADERS[backend]();
   const { ops, weights, info, release, loseDevice } = await load(blobs, gguf, model,
-    { n_ctx, n_batch: N_BATCH, n_threads, gpu, onDeviceLost, limits });
+    { n_ctx, n_batch: N_BATCH, n_threads, gpu, onDeviceLost, limits, activation_bits, kv_type });
   const transformer = new Transformer(model.config, weights, ops, { n_ctx, n_batch: N_BATCH });
   return new Session({ transformer, tokenizer, template, config: model.config, release, loseDevice,
     info: { ...info, backend, n_ctx, arch: model.config.arch, reason: model.support.reason } });

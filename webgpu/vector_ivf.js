@@ -93,7 +93,7 @@ export class IvfPartition {
   // scores[i * n_lists + l] = rows_in[i] . centroid[l] for m rows (F32 mat-mul, LAYOUT rows).
   #score(m) {
     const { rt, d, n_lists } = this;
-    rt.k.matmul(0, 0, this.centroids, 0, this.rows_in, this.scores, d, 0, n_lists, m, n_lists);
+    rt.k.matmul(0, 0, this.centroids, 0, this.rows_in, this.scores, d, 0, n_lists, m, n_lists, 14);
   }
 
   // Spherical k-means on an evenly spaced sample of the rows; an emptied list takes a sample row.

@@ -13,7 +13,8 @@ class WorkerBackend {
     this.onDeviceLost = () => {};
   }
 
-  async load(blobs, { threads, contextLength, task = 'chat' }) {
+  /** activationBits and kvType are the WASM backend's trade-offs (session.js); WebGPU runs without them. */
+  async load(blobs, { threads, contextLength, task = 'chat', activationBits, kvType }) {
     this.worker = new Worker(new URL('../engine_worker.js', import.meta.url), { type: 'module' });
     this.pending = new Map(); // id -> handler(msg)
     this.next_id = 1;
@@ -32,7 +33,9 @@ class WorkerBackend {
     try {
       this.info = await new Promise((resolve, reject) => {
         this.pending.set(undefined, (m) => (m.type === 'loaded' ? resolve(m.info) : reject(new Error(m.message))));
-        this.worker.postMessage({ type: 'load', backend: this.kind, blobs, n_threads: threads, n_ctx: contextLength, task });
+        const wasm_options = this.kind === 'wasm' ? { activation_bits: activationBits, kv_type: kvType } : {};
+        this.worker.postMessage({ type: 'load', backend: this.kind, blobs, n_threads: threads, n_ctx: contextLength, task,
+          ...wasm_options });
       });
     } catch (e) {
       this.worker.terminate();

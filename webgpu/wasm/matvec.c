@@ -7,7 +7,7 @@
 void q4k_scales(const uint8_t *scales, uint8_t sc[8], uint8_t m[8]);
 void q3k_scales(const uint8_t *scales, int8_t sc[16]);
 void matmul_x4(int type, const void *W, const block_q8a *xq, float *out, int n_cols, int row_begin, int row_end,
-               int n_tokens, int out_stride);
+               int n_tokens, int out_stride, int act_bits);
 
 #define LOAD(p) wasm_v128_load(p)
 #define NIB_LO(v) wasm_v128_and((v), wasm_i8x16_splat(0x0F))
@@ -219,14 +219,6 @@ static float dot_f32(const float *w, const float *x, int n) {
   return hsum_f32x4(acc);
 }
 
-// 4 halves to 4 floats, exact for every finite half (subnormals included).
-static inline v128_t f16x4_to_f32x4(v128_t h32) {
-  v128_t sign = wasm_i32x4_shl(wasm_v128_and(h32, wasm_i32x4_splat(0x8000)), 16);
-  v128_t mag = wasm_i32x4_shl(wasm_v128_and(h32, wasm_i32x4_splat(0x7fff)), 13);
-  v128_t f = wasm_f32x4_mul(mag, wasm_f32x4_splat(0x1p112f));
-  return wasm_v128_or(f, sign);
-}
-
 static float dot_f16(const f16_t *w, const float *x, int n) {
   v128_t acc = wasm_f32x4_splat(0.0f);
   for (int i = 0; i < n; i += 8) {
@@ -344,10 +336,11 @@ static void matmul_f32(const float *W, const float *xf, float *out, int n_cols, 
 // W: rows of n_cols weights of type; xq: n_tokens * n_cols/32 activation blocks (quantized types);
 // xf: n_tokens * n_cols floats (F32/F16 weights). n_cols must be a multiple of 32 (256 for K-quants).
 // layout LAYOUT_X4: W was repacked by repack_x4, and row_begin/row_end are multiples of 4.
+// act_bits: the bits quantize_q8a gave xq (8 or 14); the row layout reads both halves either way.
 EXPORT(matmul) void matmul(int type, int layout, const void *W, const block_q8a *xq, const float *xf, float *out,
-                           int n_cols, int row_begin, int row_end, int n_tokens, int out_stride) {
+                           int n_cols, int row_begin, int row_end, int n_tokens, int out_stride, int act_bits) {
   if (layout == LAYOUT_X4) {
-    matmul_x4(type, W, xq, out, n_cols, row_begin, row_end, n_tokens, out_stride);
+    matmul_x4(type, W, xq, out, n_cols, row_begin, row_end, n_tokens, out_stride, act_bits);
     return;
   }
   int row_bytes = n_cols / type_block_elems(type) * type_block_bytes(type);

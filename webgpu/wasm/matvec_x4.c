@@ -56,14 +56,21 @@ static inline v128_t reduce4(v128_t s0, v128_t s1, v128_t s2, v128_t s3) {
 
 #define ALWAYS_INLINE __attribute__((always_inline)) static inline
 
+// a8 (a compile-time constant in every caller): the activations are 8-bit (quantize_q8a with
+// bits 8), whose ql are all zero, so only the qh half of each dot product is taken.
+// 128 * (w . qh) + (w . ql), the 14-bit integer dot product; w . qh alone is exact when a8.
+ALWAYS_INLINE v128_t join14(v128_t hi_sum, v128_t lo_sum, int a8) {
+  return a8 ? wasm_i32x4_shl(hi_sum, 7) : wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
+}
+
 // Four rows of nibbles unpacked once, then dotted with one activation block per token.
-ALWAYS_INLINE v128_t nib_isum4(const v128_t lo[4], const v128_t hi[4], const block_q8a *x) {
+ALWAYS_INLINE v128_t nib_isum4(const v128_t lo[4], const v128_t hi[4], const block_q8a *x, int a8) {
   v128_t h0 = wasm_v128_load(x->qh), h1 = wasm_v128_load(x->qh + 16);
-  v128_t l0 = wasm_v128_load(x->ql), l1 = wasm_v128_load(x->ql + 16), s[4];
+  v128_t l0 = a8 ? h0 : wasm_v128_load(x->ql), l1 = a8 ? h1 : wasm_v128_load(x->ql + 16), s[4];
   for (int r = 0; r < 4; r++) {
     v128_t hi_sum = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), lo[r], h0), hi[r], h1);
-    v128_t lo_sum = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), lo[r], l0), hi[r], l1);
-    s[r] = wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
+    v128_t lo_sum = a8 ? hi_sum : dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), lo[r], l0), hi[r], l1);
+    s[r] = join14(hi_sum, lo_sum, a8);
   }
   return reduce4(s[0], s[1], s[2], s[3]);
 }
@@ -101,10 +108,10 @@ ALWAYS_INLINE void unpack_affine(int kind, const void *w, int i, v128_t lo[4], v
 
 // acc[t] += (4 rows . token t's block): isum * d * x.d + m * x.ds, for n_tok tokens nb blocks apart.
 ALWAYS_INLINE void affine_tokens(v128_t *acc, const v128_t lo[4], const v128_t hi[4], v128_t d, v128_t m,
-                                 const block_q8a *x, int nb, int n_tok) {
+                                 const block_q8a *x, int nb, int n_tok, int a8) {
   for (int t = 0; t < n_tok; t++) {
     const block_q8a *xt = &x[(size_t)t * nb];
-    v128_t s = wasm_f32x4_convert_i32x4(nib_isum4(lo, hi, xt));
+    v128_t s = wasm_f32x4_convert_i32x4(nib_isum4(lo, hi, xt, a8));
     acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_add(wasm_f32x4_mul(s, wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))),
                                                    wasm_f32x4_mul(m, wasm_v128_load32_splat(&xt->ds))));
   }
@@ -112,14 +119,14 @@ ALWAYS_INLINE void affine_tokens(v128_t *acc, const v128_t lo[4], const v128_t h
 
 // y[t] = the 4 rows . token t, for n_tok (1 or 2) tokens whose blocks are nb apart; nb blocks each.
 // The scaled sums and the min terms keep separate accumulators: two independent chains.
-ALWAYS_INLINE void dot4_affine(int kind, const void *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
+ALWAYS_INLINE void dot4_affine(int kind, const void *w, const block_q8a *x, int nb, int n_tok, int a8, v128_t *y) {
   v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)}, off[2] = {acc[0], acc[0]};
   for (int i = 0; i < nb; i++) {
     v128_t lo[4], hi[4], d, m;
     unpack_affine(kind, w, i, lo, hi, &d, &m);
     for (int t = 0; t < n_tok; t++) {
       const block_q8a *xt = &x[i + t * nb];
-      v128_t s = nib_isum4(lo, hi, xt);
+      v128_t s = nib_isum4(lo, hi, xt, a8);
       acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))));
       off[t] = wasm_f32x4_add(off[t], wasm_f32x4_mul(m, wasm_v128_load32_splat(&xt->ds)));
     }
@@ -128,18 +135,18 @@ ALWAYS_INLINE void dot4_affine(int kind, const void *w, const block_q8a *x, int 
 }
 
 // Four rows of signed bytes (weights 0..15 in w0, 16..31 in w1) dotted with one activation block.
-ALWAYS_INLINE v128_t signed_isum4(const v128_t w0[4], const v128_t w1[4], const block_q8a *x) {
+ALWAYS_INLINE v128_t signed_isum4(const v128_t w0[4], const v128_t w1[4], const block_q8a *x, int a8) {
   v128_t h0 = wasm_v128_load(x->qh), h1 = wasm_v128_load(x->qh + 16);
-  v128_t l0 = wasm_v128_load(x->ql), l1 = wasm_v128_load(x->ql + 16), s[4];
+  v128_t l0 = a8 ? h0 : wasm_v128_load(x->ql), l1 = a8 ? h1 : wasm_v128_load(x->ql + 16), s[4];
   for (int r = 0; r < 4; r++) {
     v128_t hi_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], h0), w1[r], h1);
-    v128_t lo_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], l0), w1[r], l1);
-    s[r] = wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
+    v128_t lo_sum = a8 ? hi_sum : signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], l0), w1[r], l1);
+    s[r] = join14(hi_sum, lo_sum, a8);
   }
   return reduce4(s[0], s[1], s[2], s[3]);
 }
 
-ALWAYS_INLINE void dot4_q8_0(const block_q8_0x4 *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
+ALWAYS_INLINE void dot4_q8_0(const block_q8_0x4 *w, const block_q8a *x, int nb, int n_tok, int a8, v128_t *y) {
   v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)};
   for (int i = 0; i < nb; i++) {
     v128_t d = wasm_v128_load(w[i].d), w0[4], w1[4];
@@ -147,7 +154,7 @@ ALWAYS_INLINE void dot4_q8_0(const block_q8_0x4 *w, const block_q8a *x, int nb, 
     for (int t = 0; t < n_tok; t++) {
       const block_q8a *xt = &x[i + t * nb];
       v128_t dd = wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d));
-      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(signed_isum4(w0, w1, xt)), dd));
+      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(signed_isum4(w0, w1, xt, a8)), dd));
     }
   }
   for (int t = 0; t < n_tok; t++) y[t] = acc[t];
@@ -169,17 +176,17 @@ ALWAYS_INLINE void unpack_q6x4(const block_q6x4 *w, v128_t a[4], v128_t b[4]) {
 }
 
 // The 14-bit dot of 16 weights of each of 4 rows with activation lanes at..at+15: [row sums].
-ALWAYS_INLINE v128_t half_isum4(const v128_t w[4], const block_q8a *x, int at) {
-  v128_t xh = wasm_v128_load(x->qh + at), xl = wasm_v128_load(x->ql + at), s[4];
+ALWAYS_INLINE v128_t half_isum4(const v128_t w[4], const block_q8a *x, int at, int a8) {
+  v128_t xh = wasm_v128_load(x->qh + at), xl = a8 ? xh : wasm_v128_load(x->ql + at), s[4];
   for (int r = 0; r < 4; r++) {
     v128_t hi_sum = dot_u7_i8(wasm_i32x4_splat(0), w[r], xh);
-    v128_t lo_sum = dot_u7_i8(wasm_i32x4_splat(0), w[r], xl);
-    s[r] = wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
+    v128_t lo_sum = a8 ? hi_sum : dot_u7_i8(wasm_i32x4_splat(0), w[r], xl);
+    s[r] = join14(hi_sum, lo_sum, a8);
   }
   return reduce4(s[0], s[1], s[2], s[3]);
 }
 
-ALWAYS_INLINE void dot4_q6(const block_q6x4 *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
+ALWAYS_INLINE void dot4_q6(const block_q6x4 *w, const block_q8a *x, int nb, int n_tok, int a8, v128_t *y) {
   v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)};
   for (int i = 0; i < nb; i++) {
     v128_t a[4], b[4];
@@ -189,7 +196,7 @@ ALWAYS_INLINE void dot4_q6(const block_q6x4 *w, const block_q8a *x, int nb, int 
     for (int t = 0; t < n_tok; t++) {
       const block_q8a *xt = &x[i + t * nb];
       v128_t xd = wasm_v128_load32_splat(&xt->d);
-      v128_t sa = wasm_f32x4_convert_i32x4(half_isum4(a, xt, 0)), sb = wasm_f32x4_convert_i32x4(half_isum4(b, xt, 16));
+      v128_t sa = wasm_f32x4_convert_i32x4(half_isum4(a, xt, 0, a8)), sb = wasm_f32x4_convert_i32x4(half_isum4(b, xt, 16, a8));
       // sum over a half of (d q + m) x = d (q . x) + m sum(x), with sum(x) = x.d * sum[half].
       v128_t y0 = wasm_f32x4_add(wasm_f32x4_mul(da, sa), wasm_f32x4_mul(ma, wasm_f32x4_splat((float)xt->sum[0])));
       v128_t y1 = wasm_f32x4_add(wasm_f32x4_mul(db, sb), wasm_f32x4_mul(mb, wasm_f32x4_splat((float)xt->sum[1])));
@@ -199,14 +206,19 @@ ALWAYS_INLINE void dot4_q6(const block_q6x4 *w, const block_q8a *x, int nb, int 
   for (int t = 0; t < n_tok; t++) y[t] = acc[t];
 }
 
-static void dot4(int type, const void *w, const block_q8a *x, int nb, int n_tok, v128_t *y) {
-  switch (x4_kind(type)) {
-    case X4_Q4_0: if (n_tok == 2) dot4_affine(X4_Q4_0, w, x, nb, 2, y); else dot4_affine(X4_Q4_0, w, x, nb, 1, y); return;
-    case X4_Q4_1: if (n_tok == 2) dot4_affine(X4_Q4_1, w, x, nb, 2, y); else dot4_affine(X4_Q4_1, w, x, nb, 1, y); return;
-    case X4_Q5: if (n_tok == 2) dot4_affine(X4_Q5, w, x, nb, 2, y); else dot4_affine(X4_Q5, w, x, nb, 1, y); return;
-    case X4_Q6: if (n_tok == 2) dot4_q6(w, x, nb, 2, y); else dot4_q6(w, x, nb, 1, y); return;
-    default: if (n_tok == 2) dot4_q8_0(w, x, nb, 2, y); else dot4_q8_0(w, x, nb, 1, y); return;
+ALWAYS_INLINE void dot4_kind(int kind, const void *w, const block_q8a *x, int nb, int n_tok, int a8, v128_t *y) {
+  switch (kind) {
+    case X4_Q4_0: if (n_tok == 2) dot4_affine(X4_Q4_0, w, x, nb, 2, a8, y); else dot4_affine(X4_Q4_0, w, x, nb, 1, a8, y); return;
+    case X4_Q4_1: if (n_tok == 2) dot4_affine(X4_Q4_1, w, x, nb, 2, a8, y); else dot4_affine(X4_Q4_1, w, x, nb, 1, a8, y); return;
+    case X4_Q5: if (n_tok == 2) dot4_affine(X4_Q5, w, x, nb, 2, a8, y); else dot4_affine(X4_Q5, w, x, nb, 1, a8, y); return;
+    case X4_Q6: if (n_tok == 2) dot4_q6(w, x, nb, 2, a8, y); else dot4_q6(w, x, nb, 1, a8, y); return;
+    default: if (n_tok == 2) dot4_q8_0(w, x, nb, 2, a8, y); else dot4_q8_0(w, x, nb, 1, a8, y); return;
   }
+}
+
+static void dot4(int type, const void *w, const block_q8a *x, int nb, int n_tok, int a8, v128_t *y) {
+  if (a8) dot4_kind(x4_kind(type), w, x, nb, n_tok, 1, y);
+  else dot4_kind(x4_kind(type), w, x, nb, n_tok, 0, y);
 }
 
 int x4_supported(int type) { return x4_kind(type) != X4_NONE; }
@@ -395,7 +407,7 @@ ALWAYS_INLINE void batch4_begin(v128_t *acc, int n_tok) {
   for (int t = 0; t < n_tok; t++) acc[t] = wasm_f32x4_splat(0.0f);
 }
 
-static void batch4(int type, const void *w, const block_q8a *x, int nb, int n_tok, v128_t *acc) {
+ALWAYS_INLINE void batch4_of(int type, const void *w, const block_q8a *x, int nb, int n_tok, int a8, v128_t *acc) {
   batch4_begin(acc, n_tok);
   int kind = x4_kind(type);
   for (int i = 0; i < nb; i++) {
@@ -403,7 +415,7 @@ static void batch4(int type, const void *w, const block_q8a *x, int nb, int n_to
     if (kind == X4_Q4_0 || kind == X4_Q4_1 || kind == X4_Q5) {
       v128_t lo[4], hi[4], d, m;
       unpack_affine(kind, w, i, lo, hi, &d, &m);
-      affine_tokens(acc, lo, hi, d, m, xi, nb, n_tok);
+      affine_tokens(acc, lo, hi, d, m, xi, nb, n_tok, a8);
     } else if (kind == X4_Q6) {
       const block_q6x4 *b = (const block_q6x4 *)w + i;
       v128_t wa[4], wb[4];
@@ -412,7 +424,7 @@ static void batch4(int type, const void *w, const block_q8a *x, int nb, int n_to
       v128_t ma = wasm_v128_load(b->m[0]), mb = wasm_v128_load(b->m[1]);
       for (int t = 0; t < n_tok; t++) {
         const block_q8a *xt = &xi[(size_t)t * nb];
-        v128_t sa = wasm_f32x4_convert_i32x4(half_isum4(wa, xt, 0)), sb = wasm_f32x4_convert_i32x4(half_isum4(wb, xt, 16));
+        v128_t sa = wasm_f32x4_convert_i32x4(half_isum4(wa, xt, 0, a8)), sb = wasm_f32x4_convert_i32x4(half_isum4(wb, xt, 16, a8));
         v128_t y0 = wasm_f32x4_add(wasm_f32x4_mul(da, sa), wasm_f32x4_mul(ma, wasm_f32x4_splat((float)xt->sum[0])));
         v128_t y1 = wasm_f32x4_add(wasm_f32x4_mul(db, sb), wasm_f32x4_mul(mb, wasm_f32x4_splat((float)xt->sum[1])));
         acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_add(y0, y1), wasm_v128_load32_splat(&xt->d)));
@@ -424,15 +436,22 @@ static void batch4(int type, const void *w, const block_q8a *x, int nb, int n_to
       v128_t d = wasm_v128_load(b->d);
       for (int t = 0; t < n_tok; t++) {
         const block_q8a *xt = &xi[(size_t)t * nb];
-        v128_t s = wasm_f32x4_convert_i32x4(signed_isum4(w0, w1, xt));
+        v128_t s = wasm_f32x4_convert_i32x4(signed_isum4(w0, w1, xt, a8));
         acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(s, wasm_f32x4_mul(d, wasm_v128_load32_splat(&xt->d))));
       }
     }
   }
 }
 
+static void batch4(int type, const void *w, const block_q8a *x, int nb, int n_tok, int a8, v128_t *acc) {
+  if (a8) batch4_of(type, w, x, nb, n_tok, 1, acc);
+  else batch4_of(type, w, x, nb, n_tok, 0, acc);
+}
+
+// act_bits: the bits quantize_q8a gave xq (8 or 14).
 void matmul_x4(int type, const void *W, const block_q8a *xq, float *out, int n_cols, int row_begin, int row_end,
-               int n_tokens, int out_stride) {
+               int n_tokens, int out_stride, int act_bits) {
+  int a8 = act_bits == 8;
   int nb = n_cols / QK;
   size_t group_bytes = (size_t)nb * x4_block_bytes(type);
   if (n_tokens > 2) {
@@ -441,7 +460,7 @@ void matmul_x4(int type, const void *W, const block_q8a *xq, float *out, int n_c
       const void *w = (const uint8_t *)W + (size_t)(r / 4) * group_bytes;
       for (int t0 = 0; t0 < n_tokens; t0 += BATCH) {
         int n_tok = n_tokens - t0 < BATCH ? n_tokens - t0 : BATCH;
-        batch4(type, w, xq + (size_t)t0 * nb, nb, n_tok, acc);
+        batch4(type, w, xq + (size_t)t0 * nb, nb, n_tok, a8, acc);
         for (int t = 0; t < n_tok; t++) wasm_v128_store(out + (size_t)(t0 + t) * out_stride + r, acc[t]);
       }
     }
@@ -452,7 +471,7 @@ void matmul_x4(int type, const void *W, const block_q8a *xq, float *out, int n_c
     for (int t = 0; t < n_tokens; t += 2) {
       int n_tok = n_tokens - t >= 2 ? 2 : 1;
       v128_t y[2];
-      dot4(type, w, xq + (size_t)t * nb, nb, n_tok, y);
+      dot4(type, w, xq + (size_t)t * nb, nb, n_tok, a8, y);
       for (int k = 0; k < n_tok; k++) wasm_v128_store(out + (size_t)(t + k) * out_stride + r, y[k]);
     }
   }

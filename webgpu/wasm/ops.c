@@ -76,6 +76,13 @@ EXPORT(rope) void rope(float *x, const float *cs, int n_heads, int head_dim, int
   }
 }
 
+#define ALWAYS_INLINE __attribute__((always_inline)) static inline
+
+// Four cache elements from element index i of a KV cache of f32, or of f16 (widened).
+ALWAYS_INLINE v128_t load_kv(const void *cache, size_t i, int f16) {
+  return f16 ? f16x4_to_f32x4(wasm_u32x4_load16x4((const f16_t *)cache + i)) : wasm_v128_load((const float *)cache + i);
+}
+
 // Attention for n_tokens query tokens at positions pos0.., heads [head_begin, head_end). causal: each
 // attends to positions 0..its own; otherwise (an encoder) to its sequence's positions pos0..pos0+n_tokens-1.
 // q: n_tokens rows, q_stride floats apart, of n_heads*head_dim; out: n_tokens rows of n_heads*head_dim.
@@ -83,10 +90,10 @@ EXPORT(rope) void rope(float *x, const float *cs, int n_heads, int head_dim, int
 // head_dim % 4 == 0. Scores are q.k * scale, then softcap * tanh(score / softcap) when softcap > 0;
 // window > 0 (causal only) keeps the last `window` positions. Scores go four keys at a time (one
 // reduction for the four); the weighted sum of values keeps 16 output dims in registers across all keys.
-EXPORT(attention) void attention(const float *q, int q_stride, const float *k_cache, const float *v_cache, float *out,
-                                 float *scores, int n_heads, int n_kv_heads, int head_dim, int n_ctx,
-                                 int pos0, int n_tokens, int causal, float scale, float softcap, int window,
-                                 int head_begin, int head_end) {
+ALWAYS_INLINE void attention_of(const float *q, int q_stride, const void *k_cache, const void *v_cache, float *out,
+                                float *scores, int n_heads, int n_kv_heads, int head_dim, int n_ctx,
+                                int pos0, int n_tokens, int causal, float scale, float softcap, int window,
+                                int head_begin, int head_end, int f16) {
   int group = n_heads / n_kv_heads;
   int row = n_heads * head_dim;
   v128_t vscale = wasm_f32x4_splat(scale);
@@ -99,19 +106,18 @@ EXPORT(attention) void attention(const float *q, int q_stride, const float *k_ca
     }
     for (int h = head_begin; h < head_end; h++) {
       const float *qh = q + (size_t)t * q_stride + h * head_dim;
-      const float *kh = k_cache + ((size_t)(h / group) * n_ctx + key0) * head_dim;
-      const float *vh = v_cache + ((size_t)(h / group) * n_ctx + key0) * head_dim;
+      size_t head0 = ((size_t)(h / group) * n_ctx + key0) * head_dim;  // element index of the first key
       v128_t vmax = wasm_f32x4_splat(-3.0e38f);
       int j = 0;
       for (; j + 4 <= n_keys; j += 4) {
-        const float *k0 = kh + (size_t)j * head_dim;
+        size_t k0 = head0 + (size_t)j * head_dim;
         v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
         for (int i = 0; i < head_dim; i += 4) {
           v128_t qv = wasm_v128_load(qh + i);
-          a0 = MADD(qv, wasm_v128_load(k0 + i), a0);
-          a1 = MADD(qv, wasm_v128_load(k0 + head_dim + i), a1);
-          a2 = MADD(qv, wasm_v128_load(k0 + 2 * head_dim + i), a2);
-          a3 = MADD(qv, wasm_v128_load(k0 + 3 * head_dim + i), a3);
+          a0 = MADD(qv, load_kv(k_cache, k0 + i, f16), a0);
+          a1 = MADD(qv, load_kv(k_cache, k0 + head_dim + i, f16), a1);
+          a2 = MADD(qv, load_kv(k_cache, k0 + 2 * head_dim + i, f16), a2);
+          a3 = MADD(qv, load_kv(k_cache, k0 + 3 * head_dim + i, f16), a3);
         }
         // The four sums at once: [sum a0, sum a1, sum a2, sum a3].
         v128_t s01 = wasm_f32x4_add(wasm_i32x4_shuffle(a0, a1, 0, 1, 4, 5), wasm_i32x4_shuffle(a0, a1, 2, 3, 6, 7));
@@ -125,8 +131,8 @@ EXPORT(attention) void attention(const float *q, int q_stride, const float *k_ca
       float mx = wasm_f32x4_extract_lane(vmax, 0);
       for (; j < n_keys; j++) {
         v128_t acc = wasm_f32x4_splat(0.0f);
-        const float *kj = kh + (size_t)j * head_dim;
-        for (int i = 0; i < head_dim; i += 4) acc = MADD(wasm_v128_load(qh + i), wasm_v128_load(kj + i), acc);
+        size_t kj = head0 + (size_t)j * head_dim;
+        for (int i = 0; i < head_dim; i += 4) acc = MADD(wasm_v128_load(qh + i), load_kv(k_cache, kj + i, f16), acc);
         float s = hsum_f32x4(acc) * scale;
         scores[j] = s;
         mx = s > mx ? s : mx;
@@ -151,13 +157,13 @@ EXPORT(attention) void attention(const float *q, int q_stride, const float *k_ca
       int i = 0;
       for (; i + 16 <= head_dim; i += 16) {
         v128_t o0 = wasm_f32x4_splat(0.0f), o1 = o0, o2 = o0, o3 = o0;
-        const float *vj = vh + i;
+        size_t vj = head0 + i;
         for (j = 0; j < n_keys; j++, vj += head_dim) {
           v128_t p = wasm_f32x4_splat(scores[j]);
-          o0 = MADD(p, wasm_v128_load(vj), o0);
-          o1 = MADD(p, wasm_v128_load(vj + 4), o1);
-          o2 = MADD(p, wasm_v128_load(vj + 8), o2);
-          o3 = MADD(p, wasm_v128_load(vj + 12), o3);
+          o0 = MADD(p, load_kv(v_cache, vj, f16), o0);
+          o1 = MADD(p, load_kv(v_cache, vj + 4, f16), o1);
+          o2 = MADD(p, load_kv(v_cache, vj + 8, f16), o2);
+          o3 = MADD(p, load_kv(v_cache, vj + 12, f16), o3);
         }
         wasm_v128_store(oh + i, wasm_f32x4_mul(o0, inv));
         wasm_v128_store(oh + i + 4, wasm_f32x4_mul(o1, inv));
@@ -166,12 +172,23 @@ EXPORT(attention) void attention(const float *q, int q_stride, const float *k_ca
       }
       for (; i < head_dim; i += 4) {
         v128_t o = wasm_f32x4_splat(0.0f);
-        const float *vj = vh + i;
-        for (j = 0; j < n_keys; j++, vj += head_dim) o = MADD(wasm_f32x4_splat(scores[j]), wasm_v128_load(vj), o);
+        size_t vj = head0 + i;
+        for (j = 0; j < n_keys; j++, vj += head_dim) o = MADD(wasm_f32x4_splat(scores[j]), load_kv(v_cache, vj, f16), o);
         wasm_v128_store(oh + i, wasm_f32x4_mul(o, inv));
       }
     }
   }
+}
+
+// kv_f16: the caches hold f16 (kv_store with f16 1), widened four at a time as they are read.
+EXPORT(attention) void attention(const float *q, int q_stride, const void *k_cache, const void *v_cache, float *out,
+                                 float *scores, int n_heads, int n_kv_heads, int head_dim, int n_ctx,
+                                 int pos0, int n_tokens, int causal, float scale, float softcap, int window,
+                                 int head_begin, int head_end, int kv_f16) {
+  if (kv_f16) attention_of(q, q_stride, k_cache, v_cache, out, scores, n_heads, n_kv_heads, head_dim, n_ctx, pos0,
+                           n_tokens, causal, scale, softcap, window, head_begin, head_end, 1);
+  else attention_of(q, q_stride, k_cache, v_cache, out, scores, n_heads, n_kv_heads, head_dim, n_ctx, pos0,
+                    n_tokens, causal, scale, softcap, window, head_begin, head_end, 0);
 }
 
 // out = gelu(gate) * up, GELU's tanh form (llama.cpp's ggml_gelu, HF's gelu_pytorch_tanh), elementwise
@@ -249,14 +266,18 @@ EXPORT(exp_inplace) void exp_inplace(float *x, int n) {
 }
 
 // Copy n_tokens rows of keys (or values), src_stride floats apart, each [n_kv_heads][head_dim], into a
-// cache laid out [n_kv_heads][n_ctx][head_dim] at positions pos0..
-EXPORT(kv_store) void kv_store(const float *src, int src_stride, float *cache, int n_tokens, int n_kv_heads,
-                               int head_dim, int n_ctx, int pos0) {
+// cache laid out [n_kv_heads][n_ctx][head_dim] at positions pos0..; f16: the cache holds halves.
+EXPORT(kv_store) void kv_store(const float *src, int src_stride, void *cache, int n_tokens, int n_kv_heads,
+                               int head_dim, int n_ctx, int pos0, int f16) {
   for (int t = 0; t < n_tokens; t++) {
     for (int h = 0; h < n_kv_heads; h++) {
       const float *s = src + (size_t)t * src_stride + (size_t)h * head_dim;
-      float *d = cache + ((size_t)h * n_ctx + pos0 + t) * head_dim;
-      for (int i = 0; i < head_dim; i += 4) wasm_v128_store(d + i, wasm_v128_load(s + i));
+      size_t at = ((size_t)h * n_ctx + pos0 + t) * head_dim;
+      if (f16) {
+        for (int i = 0; i < head_dim; i++) ((f16_t *)cache)[at + i] = f32_to_f16(s[i]);
+      } else {
+        for (int i = 0; i < head_dim; i += 4) wasm_v128_store((float *)cache + at + i, wasm_v128_load(s + i));
+      }
     }
   }
 }

@@ -3,7 +3,11 @@
 #include "quants.h"
 
 // x: n_tokens rows of n floats (n a multiple of 32); y: n_tokens * n/32 blocks.
-EXPORT(quantize_q8a) void quantize_q8a(const float *x, block_q8a *y, int n, int n_tokens) {
+// bits 14: q = round(x / d) with d = max|x| / 16256, split as 128 qh + ql.
+// bits 8: q = 128 round(x / (128 d)) with 128 d = max|x| / 127, so ql is 0 and qh holds the 8-bit
+// value: every kernel reads the same blocks, and the x4 kernels told so skip the ql half.
+EXPORT(quantize_q8a) void quantize_q8a(const float *x, block_q8a *y, int n, int n_tokens, int bits) {
+  int a8 = bits == 8;
   int nb = n / QK;
   for (int t = 0; t < n_tokens; t++) {
     for (int i = 0; i < nb; i++, x += QK, y++) {
@@ -12,8 +16,9 @@ EXPORT(quantize_q8a) void quantize_q8a(const float *x, block_q8a *y, int n, int 
       amax = wasm_f32x4_max(amax, wasm_i32x4_shuffle(amax, amax, 2, 3, 0, 1));
       amax = wasm_f32x4_max(amax, wasm_i32x4_shuffle(amax, amax, 1, 0, 3, 2));
       float m = wasm_f32x4_extract_lane(amax, 0);
-      float d = m / (float)QA_MAX;
-      float id = d > 0.0f ? 1.0f / d : 0.0f;
+      float d8 = m / 127.0f;
+      float d = a8 ? d8 * (1.0f / 128.0f) : m / (float)QA_MAX;
+      float id = d > 0.0f ? 1.0f / (a8 ? d8 : d) : 0.0f;
       v128_t vid = wasm_f32x4_splat(id);
       int32_t s[2] = {0, 0};
       for (int j = 0; j < QK; j += 16) {
@@ -21,6 +26,7 @@ EXPORT(quantize_q8a) void quantize_q8a(const float *x, block_q8a *y, int n, int 
         v128_t sum = wasm_i32x4_splat(0);
         for (int k = 0; k < 4; k++) {
           q[k] = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + j + 4 * k), vid)));
+          if (a8) q[k] = wasm_i32x4_shl(q[k], 7);
           sum = wasm_i32x4_add(sum, q[k]);
         }
         s[j / 16] = hsum_i32x4(sum);

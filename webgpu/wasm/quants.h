@@ -65,6 +65,30 @@ static inline float f16_to_f32(f16_t h) {
   return v.f;
 }
 
+// An f32 rounded to the nearest f16 (ties to even); beyond the f16 range it saturates at +-65504,
+// so an f16 KV cache never holds an infinity. NaN stays NaN.
+static inline f16_t f32_to_f16(float f) {
+  union { float f; uint32_t u; } v = {f};
+  uint32_t sign = (v.u >> 16) & 0x8000, a = v.u & 0x7fffffff;
+  if (a > 0x7f800000) return (f16_t)(sign | 0x7e00);
+  if (a >= 0x477ff000) return (f16_t)(sign | 0x7bff);  // rounds to 65520 or more
+  if (a < 0x38800000) {  // below 2^-14: a subnormal half, m * 2^-24, rounded by the float adder
+    union { float f; uint32_t u; } s = {.u = a};
+    s.f += 0.5f;  // 0.5 = 2^23 * 2^-24: the sum's low mantissa bits are m
+    return (f16_t)(sign | (s.u - 0x3f000000));
+  }
+  uint32_t odd = (a >> 13) & 1;
+  return (f16_t)(sign | ((a + 0xc8000fff + odd) >> 13));  // rebias 127 -> 15, round to nearest even
+}
+
+// 4 halves (in the low 16 bits of each lane) to 4 floats, exact for every finite half (subnormals included).
+static inline v128_t f16x4_to_f32x4(v128_t h32) {
+  v128_t sign = wasm_i32x4_shl(wasm_v128_and(h32, wasm_i32x4_splat(0x8000)), 16);
+  v128_t mag = wasm_i32x4_shl(wasm_v128_and(h32, wasm_i32x4_splat(0x7fff)), 13);
+  v128_t f = wasm_f32x4_mul(mag, wasm_f32x4_splat(0x1p112f));
+  return wasm_v128_or(f, sign);
+}
+
 // Dot of 16 weights w (each 0..127) with 16 int8 activations x, added into acc lanes.
 static inline v128_t dot_u7_i8(v128_t acc, v128_t w, v128_t x) {
 #ifdef RELAXED_SIMD

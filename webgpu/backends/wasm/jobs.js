@@ -35,14 +35,15 @@ function record(...names) {
   };
 }
 
-// matmul(type, layout, W, xq, xf, out, n_cols, row_begin, row_end, n_tokens, out_stride) in matvec.c;
-// the thread's row range replaces n_rows.
-export const MATMUL = record('type', 'layout', 'W', 'xq', 'xf', 'out', 'n_cols', 'n_rows', 'n_tokens', 'out_stride');
+// matmul(type, layout, W, xq, xf, out, n_cols, row_begin, row_end, n_tokens, out_stride, act_bits) in
+// matvec.c; the thread's row range replaces n_rows.
+export const MATMUL = record('type', 'layout', 'W', 'xq', 'xf', 'out', 'n_cols', 'n_rows', 'n_tokens', 'out_stride',
+  'act_bits');
 // attention(q, q_stride, k_cache, v_cache, out, scores, n_heads, n_kv_heads, head_dim, n_ctx, pos0,
-// n_tokens, causal, scale, softcap, window, head_begin, head_end) in ops.c; each thread gets its own
-// n_ctx floats of scores. The f32 arguments travel as their bits (scale_bits, softcap_bits).
+// n_tokens, causal, scale, softcap, window, head_begin, head_end, kv_f16) in ops.c; each thread gets its
+// own n_ctx floats of scores. The f32 arguments travel as their bits (scale_bits, softcap_bits).
 export const ATTENTION = record('q', 'q_stride', 'k_cache', 'v_cache', 'out', 'scores', 'n_heads', 'n_kv_heads',
-  'head_dim', 'n_ctx', 'pos0', 'n_tokens', 'causal', 'scale_bits', 'softcap_bits', 'window');
+  'head_dim', 'n_ctx', 'pos0', 'n_tokens', 'causal', 'scale_bits', 'softcap_bits', 'window', 'kv_f16');
 
 const bits = new DataView(new ArrayBuffer(4));
 /** An f32's bits as an int32, for a job field. */
@@ -81,14 +82,14 @@ export function execute(k, a, tid, nt) {
       const unit = m.layout === LAYOUT.x4 ? 4 : 1;
       const [g0, g1] = share(m.n_rows / unit, tid, nt);
       const begin = g0 * unit, end = g1 * unit;
-      if (end > begin) k.matmul(m.type, m.layout, m.W, m.xq, m.xf, m.out, m.n_cols, begin, end, m.n_tokens, m.out_stride);
+      if (end > begin) k.matmul(m.type, m.layout, m.W, m.xq, m.xf, m.out, m.n_cols, begin, end, m.n_tokens, m.out_stride, m.act_bits);
     }
   } else if (op === OP_ATTENTION) {
     const t = ATTENTION.read(a, ARGS);
     const [begin, end] = share(t.n_heads, tid, nt);
     if (end > begin) {
       k.attention(t.q, t.q_stride, t.k_cache, t.v_cache, t.out, t.scores + tid * t.n_ctx * 4, t.n_heads, t.n_kv_heads,
-        t.head_dim, t.n_ctx, t.pos0, t.n_tokens, t.causal, bitsF32(t.scale_bits), bitsF32(t.softcap_bits), t.window, begin, end);
+        t.head_dim, t.n_ctx, t.pos0, t.n_tokens, t.causal, bitsF32(t.scale_bits), bitsF32(t.softcap_bits), t.window, begin, end, t.kv_f16);
     }
   }
 }

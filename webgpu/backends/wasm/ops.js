@@ -19,7 +19,7 @@ const FLOAT_TYPES = new Set([GGML_F32, GGML_F16]); // float weights take float a
  * Load a described model (model.js, or encoder_model.js for an encoder) into a new WASM runtime;
  * returns {ops, weights, info}.
  */
-export async function createWasmOps(blobs, gguf, { config, tensors }, { n_ctx, n_batch, n_threads }) {
+export async function createWasmOps(blobs, gguf, { config, tensors }, { n_ctx, n_batch, n_threads, activation_bits = 14, kv_type = 'f32' }) {
   const runtime = await WasmRuntime.create({ n_threads });
   // Mat-mul weights go in the x4 layout. A tied embedding is held once, in the LM head's x4 layout;
   // token lookups dequantize its rows from there.
@@ -31,15 +31,24 @@ export async function createWasmOps(blobs, gguf, { config, tensors }, { n_ctx, n
     widen: new Set(config.encoder ? matmul_names : []),
   });
   const weights = (config.encoder ? mapEncoderWeights : mapWeights)(tensors, (t) => handles.get(t.name));
-  const ops = new WasmOps(runtime, config, { n_ctx, n_batch });
-  const info = { threads: runtime.n_threads, simd: runtime.simd, memory_bytes: runtime.memory.buffer.byteLength };
+  const ops = new WasmOps(runtime, config, { n_ctx, n_batch, activation_bits, kv_type });
+  const info = { threads: runtime.n_threads, simd: runtime.simd, memory_bytes: runtime.memory.buffer.byteLength,
+    activation_bits, kv_type };
   return { ops, weights, info, release: () => runtime.terminate() };
 }
 
 /** @implements {import('../../ops_contract.js').BackendOps} */
 export class WasmOps {
-  constructor(runtime, config, { n_ctx, n_batch }) {
+  /**
+   * activation_bits: 14 (the default), or 8, which halves the integer work of the x4 kernels.
+   * kv_type: 'f32' (the default), or 'f16', which halves the KV cache.
+   */
+  constructor(runtime, config, { n_ctx, n_batch, activation_bits = 14, kv_type = 'f32' }) {
+    if (activation_bits !== 8 && activation_bits !== 14) throw new Error(`activations of ${activation_bits} bits: use 8 or 14`);
+    if (kv_type !== 'f32' && kv_type !== 'f16') throw new Error(`a KV cache of ${kv_type}: use f32 or f16`);
+    this.kv_f16 = kv_type === 'f16' ? 1 : 0;
     this.rt = runtime;
+    this.act_bits = activation_bits;
     this.c = config;
     this.n_ctx = n_ctx;
     this.n_batch = n_batch;
@@ -57,8 +66,8 @@ export class WasmOps {
     this.ropes = tables.map((t) => Object.assign(t, { ptr: runtime.alloc(n_batch * c.n_rot * 4) }));
     this.rope_of_layer = of_layer;
     this.scores = runtime.alloc(runtime.n_threads * n_ctx * 4);
-    // KV cache, per layer: [n_kv_heads][n_ctx][head_dim] floats for keys and for values.
-    const kv_bytes = c.n_kv_heads * n_ctx * c.head_dim * 4;
+    // KV cache, per layer: [n_kv_heads][n_ctx][head_dim] f32 (or f16) for keys and for values.
+    const kv_bytes = c.n_kv_heads * n_ctx * c.head_dim * (this.kv_f16 ? 2 : 4);
     this.kv = Array.from({ length: c.n_layers }, () => ({ k: runtime.alloc(kv_bytes), v: runtime.alloc(kv_bytes) }));
     this.pos0 = 0;
   }
@@ -181,12 +190,12 @@ export class WasmOps {
   /** target rows (n of them) = concatenated Ws . input rows, one parallel job for all of them. */
   #matmuls(input, n, Ws, target) {
     const inp = this.buf[input];
-    if (Ws.some((W) => !FLOAT_TYPES.has(W.type))) this.rt.k.quantize_q8a(inp.ptr, this.xq, inp.cols, n);
+    if (Ws.some((W) => !FLOAT_TYPES.has(W.type))) this.rt.k.quantize_q8a(inp.ptr, this.xq, inp.cols, n, this.act_bits);
     let col = 0;
     const jobs = Ws.map((W) => {
       if (W.cols !== inp.cols) throw new Error(`${W.name} takes ${W.cols} inputs, ${input} has ${inp.cols}`);
       const job = { type: W.type, layout: W.layout, W: W.ptr, xq: this.xq, xf: inp.ptr, out: target.ptr + col * 4,
-        n_cols: W.cols, n_rows: W.rows, n_tokens: n, out_stride: target.cols };
+        n_cols: W.cols, n_rows: W.rows, n_tokens: n, out_stride: target.cols, act_bits: this.act_bits };
       col += W.rows;
       return job;
     });
@@ -205,8 +214,8 @@ export class WasmOps {
     const cs = this.rope_of_layer[l].ptr;
     k.rope(qkv.ptr, cs, c.n_heads, c.head_dim, c.n_rot, neox, n, qkv.cols, norms ? norms.q.ptr : 0, c.rms_eps ?? 0);
     k.rope(k_ptr, cs, c.n_kv_heads, c.head_dim, c.n_rot, neox, n, qkv.cols, norms ? norms.k.ptr : 0, c.rms_eps ?? 0);
-    k.kv_store(k_ptr, qkv.cols, this.kv[l].k, n, c.n_kv_heads, c.head_dim, this.n_ctx, this.pos0);
-    k.kv_store(v_ptr, qkv.cols, this.kv[l].v, n, c.n_kv_heads, c.head_dim, this.n_ctx, this.pos0);
+    k.kv_store(k_ptr, qkv.cols, this.kv[l].k, n, c.n_kv_heads, c.head_dim, this.n_ctx, this.pos0, this.kv_f16);
+    k.kv_store(v_ptr, qkv.cols, this.kv[l].v, n, c.n_kv_heads, c.head_dim, this.n_ctx, this.pos0, this.kv_f16);
   }
 
   attention(l, n, segments = null) {
@@ -219,7 +228,7 @@ export class WasmOps {
         out: att.ptr + first * att.cols * 4, scores: this.scores, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads,
         head_dim: c.head_dim, n_ctx: this.n_ctx, pos0: this.pos0 + first, n_tokens: rows, causal,
         scale_bits: f32Bits(c.attn_scale ?? 1 / Math.sqrt(c.head_dim)), softcap_bits: f32Bits(c.attn_softcap ?? 0),
-        window: segments ? 0 : windowOf(c, l),
+        window: segments ? 0 : windowOf(c, l), kv_f16: this.kv_f16,
       });
       this.rt.run();
     }

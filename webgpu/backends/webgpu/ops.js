@@ -29,7 +29,11 @@ const OPS_PER_LAYER = 10; // 8 for the llama family, 10 with Gemma 2/3's post-no
  * split tensors). onDeviceLost(message): the device was lost or raised an error.
  */
 export async function createWebGPUOps(blobs, gguf, model, { n_ctx, n_batch, gpu = globalThis.navigator?.gpu, onDeviceLost = () => {},
-  limits = {} }) {
+  limits = {}, activation_bits = 14, kv_type = 'f32' }) {
+  // Its mat-vecs take f32 activations and its KV cache is f32: the WASM backend's options are not its own.
+  if (activation_bits !== 14 || kv_type !== 'f32') {
+    throw new Error(`the WebGPU backend runs f32 activations and an f32 KV cache: drop activation_bits/kv_type, or use the WASM backend`);
+  }
   const { device, description } = await requestDevice(gpu);
   const device_limits = { ...device.limits, maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
     maxBufferSize: device.limits.maxBufferSize, ...limits };
