@@ -273,6 +273,7 @@ def _measure_backend(browser, url, model, name, prompt, runs, gen_tokens, positi
                                       for k in ("dispatches_per_token", "submits_per_token", "readback_bytes_per_token")}
         out = {
             "threads": info["threads"], "isolated": info["isolated"], "simd": info.get("simd"),
+            "activation_bits": info.get("activation_bits"), "kv_type": info.get("kv_type"),
             "reason": info["reason"], "cold_load_s": loaded["load_s"], "warm_load_s": warm["load_s"],
             "shards_from_storage_warm": warm["info"]["shards_from_storage"],
             "peak_memory_bytes": max(v for v in (peak, after) if v) if (peak or after) else None,

@@ -186,7 +186,7 @@ export class Engine {
   #use(backend, name, reason) {
     this.backend = backend;
     Object.assign(this.info, { backend: name, reason, threads: backend.threads, simd: backend.info?.simd,
-      adapter: backend.info?.adapter });
+      adapter: backend.info?.adapter, activation_bits: backend.info?.activation_bits, kv_type: backend.info?.kv_type });
     backend.onDeviceLost = (message) => this.#fallBack(message);
   }
 

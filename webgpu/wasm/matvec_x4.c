@@ -58,10 +58,13 @@ static inline v128_t reduce4(v128_t s0, v128_t s1, v128_t s2, v128_t s3) {
 
 // a8 (a compile-time constant in every caller): the activations are 8-bit (quantize_q8a with
 // bits 8), whose ql are all zero, so only the qh half of each dot product is taken.
-// 128 * (w . qh) + (w . ql), the 14-bit integer dot product; w . qh alone is exact when a8.
+// 128 * (w . qh) + (w . ql), the 14-bit integer dot product. When a8, w . qh alone: the callers
+// multiply the four rows' reduced sums by 128 at once (finish14).
 ALWAYS_INLINE v128_t join14(v128_t hi_sum, v128_t lo_sum, int a8) {
-  return a8 ? wasm_i32x4_shl(hi_sum, 7) : wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
+  return a8 ? hi_sum : wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
 }
+
+ALWAYS_INLINE v128_t finish14(v128_t sums, int a8) { return a8 ? wasm_i32x4_shl(sums, 7) : sums; }
 
 // Four rows of nibbles unpacked once, then dotted with one activation block per token.
 ALWAYS_INLINE v128_t nib_isum4(const v128_t lo[4], const v128_t hi[4], const block_q8a *x, int a8) {
@@ -72,7 +75,7 @@ ALWAYS_INLINE v128_t nib_isum4(const v128_t lo[4], const v128_t hi[4], const blo
     v128_t lo_sum = a8 ? hi_sum : dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), lo[r], l0), hi[r], l1);
     s[r] = join14(hi_sum, lo_sum, a8);
   }
-  return reduce4(s[0], s[1], s[2], s[3]);
+  return finish14(reduce4(s[0], s[1], s[2], s[3]), a8);
 }
 
 ALWAYS_INLINE void unpack_nibbles4(const uint8_t qs[4][QK / 2], v128_t lo[4], v128_t hi[4]) {
@@ -143,7 +146,7 @@ ALWAYS_INLINE v128_t signed_isum4(const v128_t w0[4], const v128_t w1[4], const 
     v128_t lo_sum = a8 ? hi_sum : signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], l0), w1[r], l1);
     s[r] = join14(hi_sum, lo_sum, a8);
   }
-  return reduce4(s[0], s[1], s[2], s[3]);
+  return finish14(reduce4(s[0], s[1], s[2], s[3]), a8);
 }
 
 ALWAYS_INLINE void dot4_q8_0(const block_q8_0x4 *w, const block_q8a *x, int nb, int n_tok, int a8, v128_t *y) {
@@ -183,7 +186,7 @@ ALWAYS_INLINE v128_t half_isum4(const v128_t w[4], const block_q8a *x, int at, i
     v128_t lo_sum = a8 ? hi_sum : dot_u7_i8(wasm_i32x4_splat(0), w[r], xl);
     s[r] = join14(hi_sum, lo_sum, a8);
   }
-  return reduce4(s[0], s[1], s[2], s[3]);
+  return finish14(reduce4(s[0], s[1], s[2], s[3]), a8);
 }
 
 ALWAYS_INLINE void dot4_q6(const block_q6x4 *w, const block_q8a *x, int nb, int n_tok, int a8, v128_t *y) {

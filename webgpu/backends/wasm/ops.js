@@ -159,7 +159,7 @@ export class WasmOps {
   matmuls(input, n, outs, dst, accumulate = false, cap = 0) {
     if (cap && accumulate) throw new Error('a soft-capped projection cannot accumulate');
     const target = accumulate ? this.buf.xb2 : this.buf[dst];
-    this.#matmuls(input, n, outs.map(({ W }) => W), target);
+    this.#matmuls(input, n, outs.map(({ W }) => W), outs.map(() => target));
     let col = 0;
     for (const { W, bias } of outs) {
       if (bias) {
@@ -181,25 +181,28 @@ export class WasmOps {
   matmulGlu(input, n, w_gate, w_up, dst, act = 'silu') {
     const gate = this.buf[dst];
     const up = this.buf.hb2;
-    this.#matmuls(input, n, [w_gate], gate);
-    this.#matmuls(input, n, [w_up], up);
     if (act !== 'silu' && act !== 'gelu') throw new Error(`gate activation ${act} is not one we run`);
+    this.#matmuls(input, n, [w_gate, w_up], [gate, up]);
     this.rt.k[act === 'gelu' ? 'geglu' : 'swiglu'](gate.ptr, up.ptr, gate.ptr, gate.cols * n);
   }
 
-  /** target rows (n of them) = concatenated Ws . input rows, one parallel job for all of them. */
-  #matmuls(input, n, Ws, target) {
+  /**
+   * Each W's rows (n of them) = W . input rows, into targets[j] (Ws sharing a target sit side by side
+   * in it, in order): one activation quantization and one parallel job for all of them.
+   */
+  #matmuls(input, n, Ws, targets) {
     const inp = this.buf[input];
     if (Ws.some((W) => !FLOAT_TYPES.has(W.type))) this.rt.k.quantize_q8a(inp.ptr, this.xq, inp.cols, n, this.act_bits);
-    let col = 0;
-    const jobs = Ws.map((W) => {
+    const used = new Map(); // target -> columns taken
+    const jobs = Ws.map((W, j) => {
       if (W.cols !== inp.cols) throw new Error(`${W.name} takes ${W.cols} inputs, ${input} has ${inp.cols}`);
-      const job = { type: W.type, layout: W.layout, W: W.ptr, xq: this.xq, xf: inp.ptr, out: target.ptr + col * 4,
+      const target = targets[j];
+      const col = used.get(target) ?? 0;
+      if (col + W.rows > target.cols) throw new Error(`${col + W.rows} output columns do not fit a buffer of ${target.cols}`);
+      used.set(target, col + W.rows);
+      return { type: W.type, layout: W.layout, W: W.ptr, xq: this.xq, xf: inp.ptr, out: target.ptr + col * 4,
         n_cols: W.cols, n_rows: W.rows, n_tokens: n, out_stride: target.cols, act_bits: this.act_bits };
-      col += W.rows;
-      return job;
     });
-    if (col > target.cols) throw new Error(`${col} output columns do not fit a buffer of ${target.cols}`);
     postMatmuls(this.rt.ctl, jobs);
     this.rt.run();
   }
