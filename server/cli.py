@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="requantize: F16, Q8_0, Q5_1, Q5_0, Q4_1, Q4_0, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, "
                    "or a mix: Q5_K_M, Q4_K_M, Q3_K_M")
     v.set_defaults(func=_import)
+    v = m.add_parser("synthetic", help="write a model of random weights in a real model's shape, for speed "
+                     "measurements only (inpage bench), into the store")
+    v.add_argument("shape", help="qwen2.5-0.5b, llama-3.2-1b, llama-3.1-8b or smollm2-135m")
+    v.add_argument("--quant", default="Q4_0", metavar="TYPE", help="weight type (default Q4_0)")
+    v.add_argument("--id", dest="model_id", default=None, help="model id (default: synthetic-SHAPE-TYPE)")
+    v.add_argument("--replace", action="store_true", help="replace a model with the same id")
+    v.set_defaults(func=_synthetic)
     from . import report
     report.add_arguments(m.add_parser("report", help="measure size, perplexity and page speed of each quantization level"))
     return p
@@ -130,6 +137,23 @@ def _verify(args) -> int:
 def _import(args) -> None:
     m = Store(args.home).import_path(args.path, args.model_id, replace=args.replace, quant=args.quant)
     print(f"imported {m['id']}: {m['architecture']} {m['quantization']}, "
+          f"{m['total_bytes'] / 2**20:.1f} MiB in {len(m['shards'])} shards")
+
+
+
+def _synthetic(args) -> None:
+    import tempfile
+
+    from models.synthetic import write_synthetic
+
+    store = Store(args.home)
+    model_id = args.model_id or f"synthetic-{args.shape}-{args.quant}".lower().replace("_", "-").replace(".", "-")
+    store.tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=store.tmp_dir) as tmp:
+        path = write_synthetic(args.shape, args.quant.upper(), Path(tmp) / "synthetic.gguf")
+        m = store.import_gguf(path, model_id, replace=args.replace,
+                              source={"kind": "synthetic", "shape": args.shape, "type": args.quant.upper()})
+    print(f"imported {m['id']} (synthetic: random weights, for speed only): {m['architecture']} {m['quantization']}, "
           f"{m['total_bytes'] / 2**20:.1f} MiB in {len(m['shards'])} shards")
 
 
