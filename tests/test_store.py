@@ -1,4 +1,5 @@
 import json
+import re
 import struct
 
 import gguf
@@ -124,3 +125,47 @@ def test_shard_path_only_answers_for_listed_hashes(store, tiny_model):
     assert store.shard_path("tiny", sha) == store.model_dir("tiny") / f"{sha}.gguf"
     assert store.shard_path("tiny", "0" * 64) is None
     assert store.shard_path("nope", sha) is None
+
+
+def _patched_offset(tiny_gguf, tmp_path, delta):
+    """The tiny GGUF with its second tensor's data offset moved by delta bytes."""
+    data = bytearray(tiny_gguf.read_bytes())
+    f = gguf.GGUFReader(tiny_gguf).tensors[1].field
+    at = f.offset + sum(p.nbytes for p in f.parts[:-1])
+    (offset,) = struct.unpack_from("<Q", data, at)
+    struct.pack_into("<Q", data, at, offset + delta)
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(bytes(data))
+    return bad
+
+
+def test_importer_and_page_refuse_a_misaligned_tensor_alike(store, tiny_gguf, tmp_path):
+    """A data offset that is not a multiple of general.alignment: `inpage models import` and the
+    page's reader (webgpu/gguf.js, in node) both refuse it, naming the tensor and the field."""
+    import subprocess
+
+    from .test_webgpu_kernels import ROOT, node_env
+    bad = _patched_offset(tiny_gguf, tmp_path, 4)
+    expected = "tensor blk.0.attn_norm.weight: data offset 24580 is not a multiple of general.alignment 32"
+    with pytest.raises(ModelError, match=expected):
+        store.import_gguf(bad, "bad")
+    _assert_nothing_left(store)
+    page = ("const { readGGUF } = await import('./webgpu/gguf.js'); const { openModel } = await import('./webgpu/node/runtime.js');"
+            "try { await readGGUF(await openModel([process.argv[1]])); console.log('accepted'); } catch (e) { console.log(e.message); }")
+    r = subprocess.run(["node", "--input-type=module", "-e", page, str(bad)], cwd=ROOT, env=node_env(),
+                       capture_output=True, text=True, timeout=60)
+    assert expected in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("at, value, message", [
+    (24 + 8 + 20, 77, "key general.architecture: unknown value type 77"),  # the first key (20 bytes), its type
+    (24, 2**40, "key #1: a 1099511627776-byte string at byte 32 runs past the end of the file"),
+])
+def test_a_bad_field_is_named_in_the_files_terms(store, tiny_gguf, tmp_path, at, value, message):
+    data = bytearray(tiny_gguf.read_bytes())
+    struct.pack_into("<I" if value < 2**32 else "<Q", data, at, value)
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=re.escape(message)):
+        store.import_gguf(bad, "bad")
+    _assert_nothing_left(store)

@@ -157,7 +157,8 @@ export function parseHeader(bytes, fileSize, shardIndex = 0) {
     if (dims[0] % block) throw new GGUFError(`tensor ${name}: row of ${dims[0]} is not a whole number of ${type_name} blocks`);
     const n_bytes = (n_elements / block) * block_bytes;
     const start = data_start + offset;
-    if (offset % alignment || start + n_bytes > fileSize) {
+    if (offset % alignment) throw new GGUFError(`tensor ${name}: data offset ${offset} is not a multiple of general.alignment ${alignment}`);
+    if (start + n_bytes > fileSize) {
       throw new GGUFError(`tensor ${name} (bytes ${start}..${start + n_bytes}) lies outside the ${fileSize}-byte shard ${shardIndex + 1}`);
     }
     return { name, dims, type, type_name, n_elements, n_bytes, shard: shardIndex, offset: start };
