@@ -51,13 +51,13 @@ def vocabulary(size: int) -> tuple[list[str], list[int], list[str]]:
     tokens = symbols + [m.replace(" ", "") for m in merges] + SPECIAL
     if len(tokens) > size:
         raise ModelError(f"a vocabulary of {size} tokens is too small for the {len(tokens)} it must hold")
-    tokens += [f"<synthetic {i}>" for i in range(size - len(tokens))]
+    tokens += [f"<synthetic_{i}>" for i in range(size - len(tokens))]  # byte-level symbols only
     types = [3 if t in SPECIAL else 1 for t in tokens]
     return tokens, types, merges
 
 
-def random_tensor(qtype: Q, rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
-    """rows x cols weights of qtype as raw blocks (uint8, rows x row_bytes)."""
+def random_tensor(qtype: Q, rows: int, cols: int, rng: np.random.Generator, zero_rows=()) -> np.ndarray:
+    """rows x cols weights of qtype as raw blocks (uint8, rows x row_bytes); ZERO_ROWS are all zero."""
     block, type_size = gguf.GGML_QUANT_SIZES[qtype]
     if cols % block:
         raise ModelError(f"rows of {cols} weights do not split into {qtype.name} blocks of {block}",
@@ -70,7 +70,13 @@ def random_tensor(qtype: Q, rows: int, cols: int, rng: np.random.Generator) -> n
     if qtype == Q.Q8_0:
         q = raw[:, 2:].view(np.int8)
         q[q == -128] = -127
-    return raw.reshape(rows, -1)
+    raw = raw.reshape(rows, -1)
+    per_row = cols // block
+    for r in zero_rows:  # every scale and min of the row's blocks 0
+        blocks = raw[r].reshape(per_row, type_size)
+        for off in F16_FIELDS[qtype]:
+            blocks[:, off:off + 2] = 0
+    return raw
 
 
 def write_synthetic(shape_name: str, qtype_name: str, path: Path, seed: int = 1) -> Path:
@@ -106,16 +112,21 @@ def write_synthetic(shape_name: str, qtype_name: str, path: Path, seed: int = 1)
     w.add_add_bos_token(False)
     w.add_chat_template(CHATML)
 
-    def add(name: str, rows: int, cols: int) -> None:
-        w.add_tensor(name, random_tensor(qtype, rows, cols, rng), raw_dtype=qtype)
+    def add(name: str, rows: int, cols: int, zero_rows=()) -> None:
+        w.add_tensor(name, random_tensor(qtype, rows, cols, rng, zero_rows), raw_dtype=qtype)
+
+    # The LM head's rows of the special tokens and of the bytes that are not text alone (controls,
+    # UTF-8 pieces) are zero, so a greedy reply never ends early nor streams nothing: it runs to
+    # the token limit in printable tokens, in our engine and in llama.cpp alike.
+    silent = [tokens.index(t) for t in SPECIAL] + [b for b in range(256) if b < 32 or b >= 127]
 
     def ones(name: str, n: int) -> None:
         w.add_tensor(name, np.ones(n, dtype=np.float32))
 
-    add("token_embd.weight", s["vocab_size"], s["dim"])
+    add("token_embd.weight", s["vocab_size"], s["dim"], silent if s["tied"] else ())
     ones("output_norm.weight", s["dim"])
     if not s["tied"]:
-        add("output.weight", s["vocab_size"], s["dim"])
+        add("output.weight", s["vocab_size"], s["dim"], silent)
     for i in range(s["n_layers"]):
         b = f"blk.{i}."
         ones(b + "attn_norm.weight", s["dim"])

@@ -20,7 +20,10 @@ const s = await createSession(await openModel([process.argv[1]]), { backend: 'wa
 const { text, tokens } = s.renderPrompt([{ role: 'user', content: 'the cat, then 3 dogs.' }]);
 const logits = await s.transformer.forward(tokens, 0);
 const decoded = new TextDecoder().decode(new Uint8Array(tokens.flatMap((id) => [...s.tokenizer.tokenBytes(id)])));
-console.log(JSON.stringify({ text, tokens, decoded, n: logits.length,
+const eos = s.tokenizer.encode('<|im_end|>')[0];
+const last = logits.subarray(logits.length - 49152);
+console.log(JSON.stringify({ text, tokens, decoded, n: logits.length, eos_logit: last[eos], newline_logit: last[10],
+  max_logit: Math.max(...last),
   finite: logits.every(Number.isFinite), spread: Math.max(...logits) - Math.min(...logits), arch: s.info.arch }));
 process.exit(0);
 """
@@ -49,6 +52,8 @@ def test_a_synthetic_model_runs_in_our_engine(tmp_path):
     assert out["tokens"].count(out["tokens"][0]) == 2  # <|im_start|> is one token, at both turns
     assert len(out["tokens"]) < len(out["text"].encode())  # the merges and specials apply
     assert out["finite"] and out["spread"] > 0
+    # A greedy reply never ends early nor streams only unprintable bytes: those rows are zero.
+    assert out["eos_logit"] == 0 and out["newline_logit"] == 0 and out["max_logit"] > 0
 
 
 def test_bad_requests_name_what_exists(tmp_path):
