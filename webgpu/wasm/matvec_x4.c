@@ -6,7 +6,7 @@
 // transpose. Every weight becomes scale * q + min with small unsigned q, per 32 weights or per 16:
 //   Q4_0, Q4_1, Q4_K -> q4_1x4: 4-bit q, one scale and min per 32 (Q4_K's 6-bit sub-block scales
 //                       folded in: d * sc and -dmin * m are exact in f32);
-//   Q5_0, Q5_1, Q5_K -> q5x4: 4 low bits and a 32-bit mask of fifth bits;
+//   Q5_0, Q5_1, Q5_K -> q5x4: 4 low bits and one plane of the four rows' fifth bits;
 //   Q6_K, Q3_K, Q2_K -> q6x4: 4 low bits and 2 high bits, a scale and min per 16 weights;
 //   Q8_0 -> q8_0x4: signed bytes.
 // So a K-quant's super-block structure (scales unpacked per row and per token in the row layout)
@@ -18,7 +18,9 @@ void q3k_scales(const uint8_t *scales, int8_t sc[16]);
 
 typedef struct { float d[4]; uint8_t qs[4][QK / 2]; } block_q4_0x4;
 typedef struct { float d[4]; float m[4]; uint8_t qs[4][QK / 2]; } block_q4_1x4;
-typedef struct { float d[4]; float m[4]; uint32_t qh[4]; uint8_t qs[4][QK / 2]; } block_q5x4;
+// qh: the fifth bits as one plane; bit 2r of byte i is weight i's of row r, bit 2r + 1 weight 16 + i's,
+// so each row's half comes out with one shift and one mask (q5_bits).
+typedef struct { float d[4]; float m[4]; uint8_t qh[QK / 2]; uint8_t qs[4][QK / 2]; } block_q5x4;
 // qs: bits 0..3 of weight i in the low nibble of byte i (i < 16), of weight 16 + i in its high
 // nibble; qh: byte k holds bits 4..5 of weights k, k + 8, k + 16, k + 24 (bit pairs 0, 2, 4, 6).
 typedef struct { float d[2][4]; float m[2][4]; uint8_t qs[4][QK / 2]; uint8_t qh[4][QK / 4]; } block_q6x4;
@@ -86,6 +88,13 @@ ALWAYS_INLINE void unpack_nibbles4(const uint8_t qs[4][QK / 2], v128_t lo[4], v1
   }
 }
 
+// Bit k of each byte of a q5x4 plane, as 0x10 (the fifth bit in place) or 0. A 16-bit lane shift
+// is enough: bits it carries across a byte land below bit 4 (left) or above it (right), masked off.
+ALWAYS_INLINE v128_t q5_bits(v128_t plane, int k) {
+  v128_t at4 = k < 4 ? wasm_i16x8_shl(plane, 4 - k) : k > 4 ? wasm_u16x8_shr(plane, k - 4) : plane;
+  return wasm_v128_and(at4, wasm_i8x16_splat(0x10));
+}
+
 // Block i of an x4 tensor of the 4- and 5-bit kinds: four rows' weights 0..15 (lo) and 16..31
 // (hi) as 0..31, and each row's scale and min (Q4_0's min is -8 scale).
 ALWAYS_INLINE void unpack_affine(int kind, const void *w, int i, v128_t lo[4], v128_t hi[4], v128_t *d, v128_t *m) {
@@ -101,10 +110,11 @@ ALWAYS_INLINE void unpack_affine(int kind, const void *w, int i, v128_t lo[4], v
   } else {
     const block_q5x4 *b = (const block_q5x4 *)w + i;
     unpack_nibbles4(b->qs, lo, hi);
-    for (int r = 0; r < 4; r++) {
-      lo[r] = wasm_v128_or(lo[r], qh_bits16(b->qh[r], 0));
-      hi[r] = wasm_v128_or(hi[r], qh_bits16(b->qh[r], 16));
-    }
+    v128_t plane = wasm_v128_load(b->qh);
+    lo[0] = wasm_v128_or(lo[0], q5_bits(plane, 0)), hi[0] = wasm_v128_or(hi[0], q5_bits(plane, 1));
+    lo[1] = wasm_v128_or(lo[1], q5_bits(plane, 2)), hi[1] = wasm_v128_or(hi[1], q5_bits(plane, 3));
+    lo[2] = wasm_v128_or(lo[2], q5_bits(plane, 4)), hi[2] = wasm_v128_or(hi[2], q5_bits(plane, 5));
+    lo[3] = wasm_v128_or(lo[3], q5_bits(plane, 6)), hi[3] = wasm_v128_or(hi[3], q5_bits(plane, 7));
     *d = wasm_v128_load(b->d), *m = wasm_v128_load(b->m);
   }
 }
@@ -256,9 +266,9 @@ EXPORT(dequantize_x4_row) int dequantize_x4_row(int type, const void *W, int row
       const uint8_t *qs = kind == X4_Q4_0 ? b0->qs[r] : kind == X4_Q4_1 ? b4->qs[r] : b5->qs[r];
       float d = kind == X4_Q4_0 ? b0->d[r] : kind == X4_Q4_1 ? b4->d[r] : b5->d[r];
       float m = kind == X4_Q4_0 ? -8.0f * d : kind == X4_Q4_1 ? b4->m[r] : b5->m[r];
-      uint32_t qh = kind == X4_Q5 ? b5->qh[r] : 0;
       for (int i = 0; i < QK; i++) {
-        int q = (i < 16 ? qs[i] & 0xF : qs[i - 16] >> 4) | ((qh >> i) & 1) << 4;
+        int fifth = kind == X4_Q5 ? (b5->qh[i % 16] >> (2 * r + i / 16)) & 1 : 0;
+        int q = (i < 16 ? qs[i] & 0xF : qs[i - 16] >> 4) | fifth << 4;
         y[i] = d * (float)q + m;
       }
     }
@@ -351,9 +361,8 @@ EXPORT(repack_x4) int repack_x4(int type, const void *src, void *dst, int rows, 
             for (int i = 0; i < 16; i++) o4->qs[r][i] = (uint8_t)(q[i] | q[i + 16] << 4);
           } else if (kind == X4_Q5) {
             o5->d[r] = dd[0], o5->m[r] = mm[0];
-            uint32_t h = 0;
-            for (int i = 0; i < 32; i++) h |= (uint32_t)(q[i] >> 4) << i;
-            o5->qh[r] = h;
+            if (r == 0) for (int i = 0; i < 16; i++) o5->qh[i] = 0;
+            for (int i = 0; i < 32; i++) o5->qh[i % 16] |= (uint8_t)((q[i] >> 4) << (2 * r + i / 16));
             for (int i = 0; i < 16; i++) o5->qs[r][i] = (uint8_t)((q[i] & 0xF) | (q[i + 16] & 0xF) << 4);
           } else {
             for (int h = 0; h < 2; h++) o6->d[h][r] = dd[h], o6->m[h][r] = mm[h];
