@@ -58,7 +58,11 @@ export async function loadShards(manifest, { onProgress = () => {}, signal } = {
               `${manifest.id}\` there, re-pull the model, then reload.`
           );
         }
-        if (cache) await commit(cache, url, blob, warnings);
+        if (cache && (await commit(cache, url, blob, warnings))) {
+          // Hold the stored copy, which Chromium keeps on disk, rather than the downloaded bytes in
+          // memory: past about 500 MB of in-memory Blobs, reading them failed (NotReadableError).
+          blob = (await storedBlob(cache, url, shard)) ?? blob;
+        }
       }
       blobs.push(blob);
       done += shard.bytes;
@@ -93,14 +97,17 @@ async function storedBlob(cache, url, shard) {
   return blob.size === shard.bytes ? blob : null;
 }
 
+/** Store a verified shard; false (with a warning) when the browser refuses it. */
 async function commit(cache, url, blob, warnings) {
   const headers = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(blob.size) };
   try {
     await cache.put(url, new Response(blob, { headers }));
+    return true;
   } catch (e) {
     // Out of quota: keep going from memory, and say so; the next visit downloads again.
     await cache.delete(url).catch(() => {});
     warnings.push(`The model could not be stored in this browser (${e.name}); it will download again next time.`);
+    return false;
   }
 }
 
