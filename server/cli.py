@@ -140,7 +140,6 @@ def _import(args) -> None:
           f"{m['total_bytes'] / 2**20:.1f} MiB in {len(m['shards'])} shards")
 
 
-
 def _synthetic(args) -> None:
     import tempfile
 

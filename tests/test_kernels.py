@@ -3,14 +3,12 @@ import gguf
 import numpy as np
 import pytest
 
+from models.synthetic import F16_FIELDS
+
 from .wasm_kernels import Kernels
 
 Q = gguf.GGMLQuantizationType
-# Byte offsets of the f16 scale fields inside one block, per type (the rest of a block is free bits).
-F16_FIELDS = {
-    Q.Q4_0: [0], Q.Q4_1: [0, 2], Q.Q5_0: [0], Q.Q5_1: [0, 2], Q.Q8_0: [0],
-    Q.Q2_K: [80, 82], Q.Q3_K: [108], Q.Q4_K: [0, 2], Q.Q5_K: [0, 2], Q.Q6_K: [208],
-}
+# F16_FIELDS: byte offsets of the f16 scale fields inside one block, per type (the rest is free bits).
 QUANT_TYPES = list(F16_FIELDS)
 ALL_TYPES = [Q.F32, Q.F16] + QUANT_TYPES
 K_QUANTS = (Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K)

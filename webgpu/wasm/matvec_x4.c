@@ -56,16 +56,10 @@ static inline v128_t reduce4(v128_t s0, v128_t s1, v128_t s2, v128_t s3) {
   return wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
 }
 
-#define ALWAYS_INLINE __attribute__((always_inline)) static inline
-
 // a8 (a compile-time constant in every caller): the activations are 8-bit (quantize_q8a with
 // bits 8), whose ql are all zero, so only the qh half of each dot product is taken.
-// 128 * (w . qh) + (w . ql), the 14-bit integer dot product. When a8, w . qh alone: the callers
-// multiply the four rows' reduced sums by 128 at once (finish14).
-ALWAYS_INLINE v128_t join14(v128_t hi_sum, v128_t lo_sum, int a8) {
-  return a8 ? hi_sum : wasm_i32x4_add(wasm_i32x4_shl(hi_sum, 7), lo_sum);
-}
-
+// When a8 the row sums are w . qh alone (ql is 0), and the four rows' reduced sums take their
+// factor 128 at once here; otherwise each row's sum is already acc14_total's 128 hi + lo.
 ALWAYS_INLINE v128_t finish14(v128_t sums, int a8) { return a8 ? wasm_i32x4_shl(sums, 7) : sums; }
 
 // Four rows of nibbles unpacked once, then dotted with one activation block per token.
@@ -74,8 +68,7 @@ ALWAYS_INLINE v128_t nib_isum4(const v128_t lo[4], const v128_t hi[4], const blo
   v128_t l0 = a8 ? h0 : wasm_v128_load(x->ql), l1 = a8 ? h1 : wasm_v128_load(x->ql + 16), s[4];
   for (int r = 0; r < 4; r++) {
     v128_t hi_sum = dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), lo[r], h0), hi[r], h1);
-    v128_t lo_sum = a8 ? hi_sum : dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), lo[r], l0), hi[r], l1);
-    s[r] = join14(hi_sum, lo_sum, a8);
+    s[r] = a8 ? hi_sum : acc14_total((acc14){hi_sum, dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), lo[r], l0), hi[r], l1)});
   }
   return finish14(reduce4(s[0], s[1], s[2], s[3]), a8);
 }
@@ -153,8 +146,7 @@ ALWAYS_INLINE v128_t signed_isum4(const v128_t w0[4], const v128_t w1[4], const 
   v128_t l0 = a8 ? h0 : wasm_v128_load(x->ql), l1 = a8 ? h1 : wasm_v128_load(x->ql + 16), s[4];
   for (int r = 0; r < 4; r++) {
     v128_t hi_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], h0), w1[r], h1);
-    v128_t lo_sum = a8 ? hi_sum : signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], l0), w1[r], l1);
-    s[r] = join14(hi_sum, lo_sum, a8);
+    s[r] = a8 ? hi_sum : acc14_total((acc14){hi_sum, signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], l0), w1[r], l1)});
   }
   return finish14(reduce4(s[0], s[1], s[2], s[3]), a8);
 }
@@ -193,8 +185,7 @@ ALWAYS_INLINE v128_t half_isum4(const v128_t w[4], const block_q8a *x, int at, i
   v128_t xh = wasm_v128_load(x->qh + at), xl = a8 ? xh : wasm_v128_load(x->ql + at), s[4];
   for (int r = 0; r < 4; r++) {
     v128_t hi_sum = dot_u7_i8(wasm_i32x4_splat(0), w[r], xh);
-    v128_t lo_sum = a8 ? hi_sum : dot_u7_i8(wasm_i32x4_splat(0), w[r], xl);
-    s[r] = join14(hi_sum, lo_sum, a8);
+    s[r] = a8 ? hi_sum : acc14_total((acc14){hi_sum, dot_u7_i8(wasm_i32x4_splat(0), w[r], xl)});
   }
   return finish14(reduce4(s[0], s[1], s[2], s[3]), a8);
 }

@@ -76,8 +76,6 @@ EXPORT(rope) void rope(float *x, const float *cs, int n_heads, int head_dim, int
   }
 }
 
-#define ALWAYS_INLINE __attribute__((always_inline)) static inline
-
 // Four cache elements from element index i of a KV cache of f32, or of f16 (widened).
 ALWAYS_INLINE v128_t load_kv(const void *cache, size_t i, int f16) {
   return f16 ? f16x4_to_f32x4(wasm_u32x4_load16x4((const f16_t *)cache + i)) : wasm_v128_load((const float *)cache + i);

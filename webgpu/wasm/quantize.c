@@ -1,5 +1,5 @@
-// Quantize f32 activations to block_q8a (14 bits per value, as qh and ql, one f32 scale per 32
-// values, and their sums), once per mat-vec input, so every weight type can use integer dot products.
+// Quantize f32 activations to block_q8a (14 bits per value as qh and ql, or 8 in qh alone; one f32
+// scale per 32 values, and their sums), once per mat-vec input, so every weight type can use integer dot products.
 #include "quants.h"
 
 // x: n_tokens rows of n floats (n a multiple of 32); y: n_tokens * n/32 blocks.

@@ -5,6 +5,8 @@
 #include <wasm_simd128.h>
 
 #define EXPORT(name) __attribute__((export_name(#name)))
+// For helpers taking a compile-time flag (a8, f16): each caller's constant folds in.
+#define ALWAYS_INLINE __attribute__((always_inline)) static inline
 
 typedef uint16_t f16_t;
 
@@ -36,7 +38,8 @@ typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K 
 // Activations, quantized per 32 values to 14 bits: x[i] ~ d * (128 * qh[i] + ql[i]), qh in
 // [-127, 127], ql in [0, 127], so both halves are valid operands of the i8 x i7 dot product.
 // 8-bit activations measured 4-12% relative logit error on SmolLM2 (outlier channels); 14 bits
-// bring it under 1%. ds = d * sum(q); sum[h] = sum of q over half h (Q6_K scales halves apart).
+// bring it under 1%. In perplexity 8 bits cost 0.04-0.26% (README, Speed), so they are offered:
+// quantize_q8a with bits 8 leaves ql 0 and the x4 kernels skip it. ds = d * sum(q); sum[h] = sum of q over half h (Q6_K scales halves apart).
 typedef struct { float d; float ds; int32_t sum[2]; int8_t qh[QK]; int8_t ql[QK]; } block_q8a;
 #define QA_MAX 16256  // 127 * 128: the largest |q|
 
