@@ -26,10 +26,10 @@ node_modules/.installed: package.json package-lock.json | node
 WASM_DIR  := webgpu/wasm
 WASM_OUT  := $(WASM_DIR)/out
 WASM_SRC  := $(wildcard $(WASM_DIR)/*.c)
-WASM_DEPS := $(WASM_SRC) $(WASM_DIR)/quants.h $(VENV)/.installed
+WASM_DEPS := $(WASM_SRC) $(WASM_DIR)/quants.h $(VENV)/.installed Makefile
 WASM_CC   := $(BIN)/python -m ziglang cc --target=wasm32-freestanding -O3 -msimd128 -mbulk-memory \
              -mmutable-globals -mnontrapping-fptoint -nostdlib -Wl,--no-entry -Wl,--import-memory \
-             -Wl,--max-memory=2147483648 -Wl,--export=__stack_pointer -Wl,--export=__heap_base \
+             -Wl,--max-memory=4294901760 -Wl,--export=__stack_pointer -Wl,--export=__heap_base \
              -Wl,-z,stack-size=65536 -Wall -Werror
 WASM_VARIANTS := simd-local simd-shared relaxed-local relaxed-shared
 

@@ -4,8 +4,13 @@
 import { CTL_INTS, DONE, GEN, MAIN_WAITING, SLEEPING, execute } from './jobs.js';
 
 const PAGE = 65536;
-const MAX_PAGES = 32768; // 2 GiB: the kernels are built with --max-memory=2147483648
-const THREAD_STACK = 256 * 1024;
+// All a wasm32 memory addresses, 4 GiB, less the one 64 KiB page the linker cannot express: the
+// kernels are built with --max-memory=4294901760, and Chromium grows a shared memory to all of it
+// (tests/browser/test_memory_limit.py).
+export const MAX_BYTES = 4 * 2 ** 30 - PAGE;
+const MAX_PAGES = MAX_BYTES / PAGE;
+export const THREAD_STACK = 256 * 1024;
+export const ALIGN = 64;
 const SPIN = 200000;
 
 // The kernels' bytes: fetched in the page; read from disk in node, whose fetch takes no file: URLs.
@@ -49,18 +54,18 @@ export class WasmRuntime {
     this.k = exports;
     this.n_threads = n_threads;
     this.simd = simd;
-    this.top = align(exports.__heap_base.value, 64);
+    this.top = align(exports.__heap_base.value, ALIGN);
     this.workers = [];
     this.ctl = new Int32Array(n_threads > 1 ? new SharedArrayBuffer(CTL_INTS * 4) : new ArrayBuffer(CTL_INTS * 4));
   }
 
-  /** Reserve nbytes (64-byte aligned); grows the memory when needed. */
+  /** Reserve nbytes (ALIGN-byte aligned); grows the memory when needed. */
   alloc(nbytes) {
     const ptr = this.top;
-    this.top = align(ptr + nbytes, 64);
+    this.top = align(ptr + nbytes, ALIGN);
     const pages = Math.ceil(this.top / PAGE);
     const have = this.memory.buffer.byteLength / PAGE;
-    if (pages > MAX_PAGES) throw new Error(`the model needs ${(this.top / 2 ** 30).toFixed(2)} GiB, more than the 2 GiB a WASM engine can address`);
+    if (pages > MAX_PAGES) throw new Error(`the model needs more than the 4 GiB a WASM engine can address`);
     if (pages > have) this.memory.grow(pages - have);
     return ptr;
   }
