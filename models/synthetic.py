@@ -9,6 +9,8 @@ can be read from such a model: its name says "synthetic", and so does its manife
 """
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import gguf
@@ -79,8 +81,11 @@ def random_tensor(qtype: Q, rows: int, cols: int, rng: np.random.Generator, zero
     return raw
 
 
-def write_synthetic(shape_name: str, qtype_name: str, path: Path, seed: int = 1) -> Path:
-    """A GGUF at PATH with random QTYPE weights in the shape SHAPE_NAME (see SHAPES)."""
+def write_synthetic(shape_name: str, qtype_name: str, path: Path, seed: int = 1, header_only: bool = False) -> Path:
+    """A GGUF at PATH with random QTYPE weights in the shape SHAPE_NAME (see SHAPES).
+
+    header_only: write the header and leave every tensor's bytes zero, as a sparse file that takes
+    no disk (a model of several GiB for what happens before its weights are read)."""
     if shape_name not in SHAPES:
         raise ModelError(f"no synthetic shape {shape_name}", f"use one of {', '.join(SHAPES)}")
     qtype = getattr(Q, qtype_name, None)
@@ -113,7 +118,12 @@ def write_synthetic(shape_name: str, qtype_name: str, path: Path, seed: int = 1)
     w.add_chat_template(CHATML)
 
     def add(name: str, rows: int, cols: int, zero_rows=()) -> None:
-        w.add_tensor(name, random_tensor(qtype, rows, cols, rng, zero_rows), raw_dtype=qtype)
+        if header_only:
+            block, type_size = gguf.GGML_QUANT_SIZES[qtype]
+            row_bytes = cols // block * type_size
+            w.add_tensor_info(name, (rows, row_bytes), np.dtype(np.uint8), rows * row_bytes, raw_dtype=qtype)
+        else:
+            w.add_tensor(name, random_tensor(qtype, rows, cols, rng, zero_rows), raw_dtype=qtype)
 
     # The LM head's rows of the special tokens and of the bytes that are not text alone (controls,
     # UTF-8 pieces) are zero, so a greedy reply never ends early nor streams nothing: it runs to
@@ -121,7 +131,10 @@ def write_synthetic(shape_name: str, qtype_name: str, path: Path, seed: int = 1)
     silent = [tokens.index(t) for t in SPECIAL] + [b for b in range(256) if b < 32 or b >= 127]
 
     def ones(name: str, n: int) -> None:
-        w.add_tensor(name, np.ones(n, dtype=np.float32))
+        if header_only:
+            w.add_tensor_info(name, (n,), np.dtype(np.float32), 4 * n)
+        else:
+            w.add_tensor(name, np.ones(n, dtype=np.float32))
 
     add("token_embd.weight", s["vocab_size"], s["dim"], silent if s["tied"] else ())
     ones("output_norm.weight", s["dim"])
@@ -143,6 +156,14 @@ def write_synthetic(shape_name: str, qtype_name: str, path: Path, seed: int = 1)
         add(b + "ffn_down.weight", s["dim"], s["hidden_dim"])
     w.write_header_to_file()
     w.write_kv_data_to_file()
+    if header_only:
+        w.write_ti_data_to_file()
+        w.close()
+        end = path.stat().st_size
+        for info in w.tensors[0].values():  # the writer's layout: each tensor padded to the alignment
+            end = -(-end // w.data_alignment) * w.data_alignment + info.nbytes
+        os.truncate(path, -(-end // w.data_alignment) * w.data_alignment)
+        return path
     w.write_tensors_to_file()
     w.close()
     return path

@@ -3,7 +3,7 @@
 // Runs the same in the engine worker and in node.
 
 import { Encoder } from './encoder.js';
-import { describeEncoder } from './encoder_model.js';
+import { describeEncoder, encoderWindow } from './encoder_model.js';
 import { readGGUF } from './gguf.js';
 import { WordPiece } from './wordpiece.js';
 
@@ -19,9 +19,7 @@ export async function createEmbeddingSession(blobs, { backend, n_threads = 1, gp
   const model = describeEncoder(gguf);
   if (!model.support.ok) throw new Error(model.support.reason);
   const tokenizer = WordPiece.fromMetadata(gguf.metadata);
-  // Inputs are cut where sentence-transformers cuts them, when the converter recorded it.
-  const n_ctx = Math.min(model.config.context_length, gguf.metadata.get('sentence_transformers.max_seq_length') ?? Infinity);
-  const n_batch = Math.max(n_ctx, 512); // tokens per pass: short texts share one
+  const { n_ctx, n_batch } = encoderWindow(model, gguf);
   const { ops, weights, info, release, loseDevice } = backend === 'webgpu'
     ? await (await import('./backends/webgpu/ops.js')).createWebGPUOps(blobs, gguf, model, { n_ctx: n_batch, n_batch, gpu, onDeviceLost })
     : await (await import('./backends/wasm/ops.js')).createWasmOps(blobs, gguf, model, { n_ctx: n_batch, n_batch, n_threads });

@@ -85,3 +85,10 @@ export function mapEncoderWeights(T, handle) {
 export function encoderMatmulTensors(T) {
   return T.layers.flatMap((L) => [L.wq, L.wk, L.wv, L.wo, L.w_up, L.w_down]);
 }
+
+/** The tokens an input may have (n_ctx) and the tokens of one pass (n_batch), for an encoder. */
+export function encoderWindow(model, gguf) {
+  // Inputs are cut where sentence-transformers cuts them, when the converter recorded it.
+  const n_ctx = Math.min(model.config.context_length, gguf.metadata.get('sentence_transformers.max_seq_length') ?? Infinity);
+  return { n_ctx, n_batch: Math.max(n_ctx, 512) }; // short texts share one pass
+}

@@ -11,10 +11,17 @@
 
 import { DeviceLostError, DownloadError, RequestError } from './errors.js';
 import { readGGUF } from './gguf.js';
-import { describeEncoder } from './encoder_model.js';
+import { describeEncoder, encoderWindow } from './encoder_model.js';
 import { describeModel } from './model.js';
-import { loadShards } from './shards.js';
+import { N_BATCH } from './ops_contract.js';
+import { loadShards, shardHeaders } from './shards.js';
 import { StopMatcher } from './stop.js';
+
+// The bytes first read of a shard for its header before download (grown 4x until it parses): the
+// tensor list of a 64 MiB shard takes a few KiB; the first shard's vocabulary, a few MiB.
+const HEADER_FIRST_READ = 64 << 10;
+// wllama's build: a 64-bit memory that grows to at most 4 GiB (its getHeapMax), weights included.
+const WLLAMA_MAX_BYTES = 4 * 2 ** 30;
 
 const BACKENDS = {
   webgpu: async () => (await import('./backends/worker.js')).WebGPUBackend,
@@ -64,17 +71,21 @@ async function webgpuSupports(model, gpu) {
 }
 
 /**
- * Pick a backend for a model whose verified shards are in hand; returns {name, reason} for the UI.
+ * Pick a backend for a model whose shards are in hand; returns {name, task, reason} for the UI.
  * 'auto' ranks them: WebGPU on a hardware adapter, then our WASM engine, then wllama.
+ * memory: {n_ctx, n_threads, kv_type}, the WASM engine's settings, which its memory plan prices.
+ * A model that no backend can hold in memory is refused (RequestError) with the numbers; from the
+ * shards' headers alone (first_read small), that happens before anything is downloaded.
  */
-export async function chooseBackend(requested, manifest, blobs, { gpu } = {}) {
+export async function chooseBackend(requested, manifest, blobs, { gpu, memory = {}, first_read } = {}) {
   if (requested !== 'auto' && !(requested in BACKENDS)) {
     throw new RequestError(`Unknown backend "${requested}"; use one of: auto, ${Object.keys(BACKENDS).join(', ')}.`);
   }
   let model;
+  let gguf;
   let task = 'chat';
   try {
-    const gguf = await readGGUF(blobs);
+    gguf = await readGGUF(blobs, { first_read });
     // An encoder (BERT) embeds text; everything else chats.
     task = gguf.metadata.get('general.architecture') === 'bert' ? 'embedding' : 'chat';
     model = task === 'embedding' ? describeEncoder(gguf) : describeModel(gguf);
@@ -82,8 +93,24 @@ export async function chooseBackend(requested, manifest, blobs, { gpu } = {}) {
     model = { error: e.message };
   }
   const answers = await supports(model, { gpu });
+  const { planMemory, tooBig, gib } = await import('./backends/wasm/memory_plan.js');
+  if (answers.wasm.ok) {
+    // As createSession and createEmbeddingSession size the engine.
+    let n_ctx = Math.min(memory.n_ctx ?? 4096, model.config.context_length ?? Infinity);
+    let n_batch = N_BATCH;
+    if (task === 'embedding') n_ctx = n_batch = encoderWindow(model, gguf).n_batch;
+    const kv_type = memory.kv_type ?? 'f32';
+    const plan = planMemory(model, gguf, { n_ctx, n_batch, n_threads: memory.n_threads ?? 1, kv_type });
+    if (!plan.fits) answers.wasm = { ok: false, too_big: true, reason: tooBig(plan, n_ctx, kv_type, 'it') };
+  }
+  if (manifest.total_bytes > WLLAMA_MAX_BYTES) {
+    answers.wllama = { ok: false, too_big: true,
+      reason: `its ${gib(manifest.total_bytes)} of weights alone are more than the ${gib(WLLAMA_MAX_BYTES)} that llama.cpp's (wllama's) WebAssembly memory can hold` };
+  }
+  const refuse = (reason) => new RequestError(`${manifest.id} cannot run in this page: ${reason}.`);
   if (requested !== 'auto') {
     const a = answers[requested];
+    if (a.too_big) throw refuse(a.reason);
     return { name: requested, task, reason: a.ok ? `it was asked for by name; ${a.reason}` : `it was asked for by name, though ${a.reason}` };
   }
   if (answers.webgpu.ok && !answers.webgpu.software) return { name: 'webgpu', task, reason: answers.webgpu.reason };
@@ -91,6 +118,7 @@ export async function chooseBackend(requested, manifest, blobs, { gpu } = {}) {
     const why = answers.webgpu.ok ? answers.webgpu.reason : `WebGPU is out: ${answers.webgpu.reason}`;
     return { name: 'wasm', task, reason: `${answers.wasm.reason} (${why})` };
   }
+  if (!answers.wllama.ok) throw refuse(answers.wasm.too_big ? answers.wasm.reason : answers.wllama.reason);
   return { name: 'wllama', task, reason: `${answers.wasm.reason}; llama.cpp (wllama) runs it` };
 }
 
@@ -107,17 +135,21 @@ const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 
 export async function createEngine({ model, backend = 'auto', onProgress = () => {}, onBackendChange = () => {}, threads,
   contextLength, signal, activationBits, kvType } = {}) {
   const manifest = typeof model === 'string' ? await fetchManifest(model) : model;
-  const { blobs, from_storage, warnings } = await loadShards(manifest, { onProgress, signal });
-  const choice = await chooseBackend(backend, manifest, blobs);
-  onProgress({ phase: 'load', loaded: 0, total: manifest.total_bytes, shard: blobs.length, n_shards: blobs.length });
   const isolated = globalThis.crossOriginIsolated === true;
   const options = {
     threads: threads ?? (isolated ? navigator.hardwareConcurrency || 1 : 1),
     contextLength: contextLength ?? Math.min(manifest.context_length || 2048, 4096),
-    task: choice.task,
     activationBits,
     kvType,
   };
+  const memory = { n_ctx: options.contextLength, n_threads: isolated ? options.threads : 1, kv_type: kvType };
+  // Before downloading: refuse a model that no backend here can hold, from its shards' headers.
+  const headers = await shardHeaders(manifest);
+  await chooseBackend(backend, manifest, headers, { memory, first_read: HEADER_FIRST_READ });
+  const { blobs, from_storage, warnings } = await loadShards(manifest, { onProgress, signal });
+  const choice = await chooseBackend(backend, manifest, blobs, { memory });
+  options.task = choice.task;
+  onProgress({ phase: 'load', loaded: 0, total: manifest.total_bytes, shard: blobs.length, n_shards: blobs.length });
   const impl = await loadBackend(choice.name, blobs, options);
   onProgress({ phase: 'ready', loaded: manifest.total_bytes, total: manifest.total_bytes, shard: blobs.length, n_shards: blobs.length });
   return new Engine(manifest, impl, { ...choice, isolated, from_storage, warnings }, { blobs, options, onBackendChange });

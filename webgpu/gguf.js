@@ -22,10 +22,13 @@ export const GGML_TYPES = {
   24: ['I8', 1, 1], 25: ['I16', 1, 2], 26: ['I32', 1, 4], 27: ['I64', 1, 8], 28: ['F64', 1, 8], 30: ['BF16', 1, 2],
 };
 
-/** Parse the shards of one model. @returns {Promise<{metadata: Map<string, any>, tensors: object[]}>} */
-export async function readGGUF(blobs) {
+/**
+ * Parse the shards of one model. first_read: the bytes read first from each shard, grown 4x until
+ * its header parses. @returns {Promise<{metadata: Map<string, any>, tensors: object[]}>}
+ */
+export async function readGGUF(blobs, { first_read = 4 << 20 } = {}) {
   const shards = [];
-  for (const [i, blob] of blobs.entries()) shards.push(await readShard(blob, i));
+  for (const [i, blob] of blobs.entries()) shards.push(await readShard(blob, i, first_read));
   const first = shards[0];
   const count = first.metadata.get('split.count') ?? 1;
   if (count !== blobs.length) throw new GGUFError(`the model has ${count} shards, ${blobs.length} were given`);
@@ -44,9 +47,9 @@ export async function readGGUF(blobs) {
   return { metadata: first.metadata, tensors };
 }
 
-async function readShard(blob, shardIndex) {
+async function readShard(blob, shardIndex, first_read) {
   // The metadata is at the front; read a prefix and grow it until the header parses.
-  for (let n = Math.min(blob.size, 4 << 20); ; n = Math.min(blob.size, n * 4)) {
+  for (let n = Math.min(blob.size, first_read); ; n = Math.min(blob.size, n * 4)) {
     const bytes = new Uint8Array(await blob.slice(0, n).arrayBuffer());
     try {
       return parseHeader(bytes, blob.size, shardIndex);

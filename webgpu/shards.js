@@ -75,6 +75,39 @@ export async function loadShards(manifest, { onProgress = () => {}, signal } = {
   return { blobs, from_storage, warnings };
 }
 
+/**
+ * The manifest's shards as sources for their GGUF headers, before any download: the stored copy
+ * where there is one, else a RemoteShard that reads only the bytes asked for (HTTP Range).
+ */
+export async function shardHeaders(manifest) {
+  const cache = await openCache();
+  return Promise.all(manifest.shards.map(async (shard) => {
+    const url = shardUrl(manifest.id, shard);
+    return (cache && (await storedBlob(cache, url, shard))) || new RemoteShard(url, shard.bytes);
+  }));
+}
+
+/** A shard on the host, as much of a Blob as a GGUF header reader needs: size, slice, arrayBuffer. */
+export class RemoteShard {
+  constructor(url, bytes, start = 0, end = bytes) {
+    Object.assign(this, { url, bytes, start, end });
+  }
+
+  get size() {
+    return this.end - this.start;
+  }
+
+  slice(a = 0, b = this.size) {
+    return new RemoteShard(this.url, this.bytes, this.start + a, this.start + Math.min(b, this.size));
+  }
+
+  async arrayBuffer() {
+    const res = await fetch(this.url, { cache: 'no-store', headers: { Range: `bytes=${this.start}-${this.end - 1}` } });
+    if (res.status !== 206) throw new DownloadError(`the host answered ${res.status} to a range request for ${this.url}`);
+    return res.arrayBuffer();
+  }
+}
+
 /** Drop every stored shard of a model (for "remove download" in the UI and after failures). */
 export async function forgetStoredModel(modelId) {
   const cache = await openCache();

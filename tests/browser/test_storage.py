@@ -7,13 +7,14 @@ CACHED_URLS = """async () => {
 }"""
 
 
-def shard_requests(urls):
-    return [u for u in urls if "/models/" in u and u.endswith(".gguf")]
+def shard_requests(requests):
+    """Whole-shard downloads; before them the page reads each shard's header by range requests."""
+    return [r.url for r in requests if "/models/" in r.url and r.url.endswith(".gguf") and "range" not in r.headers]
 
 
 def test_a_reload_loads_the_model_from_browser_storage(page, live_server):
     seen = []
-    page.on("request", lambda r: seen.append(r.url))
+    page.on("request", lambda r: seen.append(r))
     assert open_app(page, live_server.url) == "ready"
     manifest = page.evaluate("() => window.inpage.engine.manifest")
     first = shard_requests(seen)
@@ -31,7 +32,7 @@ def test_a_reload_loads_the_model_from_browser_storage(page, live_server):
 
 def test_a_corrupt_shard_is_rejected_visibly_and_nothing_is_cached(page, corrupt_server):
     seen = []
-    page.on("request", lambda r: seen.append(r.url))
+    page.on("request", lambda r: seen.append(r))
     assert open_app(page, corrupt_server.url) == "error"
     banner = page.locator("#banners .error").inner_text()
     n = len(corrupt_server.manifest["shards"])

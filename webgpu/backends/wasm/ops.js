@@ -1,14 +1,15 @@
 // The schedule's ops (webgpu/ops_contract.js) on the WASM runtime: buffers and weights live in the
 // kernels' memory; mat-muls and attention run on every thread, the small ops on thread 0.
 
-import { encoderMatmulTensors, mapEncoderWeights } from '../../encoder_model.js';
+import { mapEncoderWeights } from '../../encoder_model.js';
 import { GGML_TYPES } from '../../gguf.js';
-import { mapWeights, matmulTensors, uploadTensors, windowOf } from '../../model.js';
+import { mapWeights, uploadTensors, windowOf } from '../../model.js';
 import { bufferColumns } from '../../ops_contract.js';
 import { layerRopeTables } from '../../rope_table.js';
 import { argmax } from '../../sampler.js';
 import { blobPieces, PIECE_BYTES } from '../../tensor_bytes.js';
 import { f32Bits, LAYOUT, postAttention, postMatmuls } from './jobs.js';
+import { pieceBytes, planMemory, tooBig, weightForms } from './memory_plan.js';
 import { WasmRuntime } from './runtime.js';
 
 const GGML_F32 = 0;
@@ -21,19 +22,17 @@ const FLOAT_TYPES = new Set([GGML_F32, GGML_F16]); // float weights take float a
  */
 export async function createWasmOps(blobs, gguf, { config, tensors }, { n_ctx, n_batch, n_threads, activation_bits = 14, kv_type = 'f32' }) {
   const runtime = await WasmRuntime.create({ n_threads });
+  const plan = planMemory({ config, tensors }, gguf, { n_ctx, n_batch, n_threads: runtime.n_threads, kv_type });
+  if (!plan.fits) throw new Error(`${tooBig(plan, n_ctx, kv_type, 'The model')}.`);
   // Mat-mul weights go in the x4 layout. A tied embedding is held once, in the LM head's x4 layout;
   // token lookups dequantize its rows from there.
   // An encoder's mat-muls are long batches, bound by arithmetic rather than by reading weights:
   // its F16 weights are widened to F32 once here, for the F32 tiles (2x the F16 path's GFLOP/s).
-  const matmul_names = (config.encoder ? encoderMatmulTensors(tensors) : matmulTensors(tensors)).map((t) => t.name);
-  const handles = await WasmOps.uploadWeights(runtime, blobs, uploadTensors(tensors, gguf.tensors), {
-    pack: new Set(matmul_names),
-    widen: new Set(config.encoder ? matmul_names : []),
-  });
+  const handles = await WasmOps.uploadWeights(runtime, blobs, uploadTensors(tensors, gguf.tensors), weightForms({ config, tensors }));
   const weights = (config.encoder ? mapEncoderWeights : mapWeights)(tensors, (t) => handles.get(t.name));
   const ops = new WasmOps(runtime, config, { n_ctx, n_batch, activation_bits, kv_type });
   const info = { threads: runtime.n_threads, simd: runtime.simd, memory_bytes: runtime.memory.buffer.byteLength,
-    activation_bits, kv_type };
+    planned_bytes: plan.total, used_bytes: runtime.top, activation_bits, kv_type };
   return { ops, weights, info, release: () => runtime.terminate() };
 }
 
@@ -84,9 +83,7 @@ export class WasmOps {
     const handle = (t, ptr, layout = LAYOUT.rows, type = t.type) => ({ ptr, type, layout, cols: t.dims[0], rows: t.dims[1] ?? 1, name: t.name });
     const x4 = (t) => (pack.has(t.name) ? k.x4_bytes(t.type, t.dims[1] ?? 1, t.dims[0]) : 0);
     const wide = (t) => widen.has(t.name) && t.type === GGML_F16;
-    // A piece is PIECE_BYTES, or one group of 4 rows where that is more; no more than a tensor.
-    const piece = (t) => Math.min(t.n_bytes, Math.max(PIECE_BYTES, (4 * t.n_bytes) / (t.dims[1] ?? 1)));
-    const staging = runtime.alloc(Math.max(0, ...tensors.map(piece)));
+    const staging = runtime.alloc(Math.max(0, ...tensors.map(pieceBytes)));
     const handles = new Map();
     for (const t of tensors) {
       const blob = blobs[t.shard];
