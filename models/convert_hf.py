@@ -41,6 +41,21 @@ class Planned:
     out_dtype: type
 
 
+@dataclass(frozen=True)
+class Generated:
+    """A tensor the converter computes from config.json rather than reads (rope_freqs.weight)."""
+    name: str
+    values: np.ndarray
+    dtype: str = "F32"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+    def load(self) -> np.ndarray:
+        return self.values
+
+
 def permute_rope(w: np.ndarray, n_heads: int) -> np.ndarray:
     """HF q/k rows -> llama.cpp's: within each head, row i of the first half and row i of the
     second half (the pair HF's rotate_half rotates) become rows 2i and 2i+1. Works on weights
@@ -67,6 +82,9 @@ def convert_dir(model_dir: Path, out: Path) -> Path:
 def convert(cfg: hf_arch.HFConfig, tensors: dict[str, TensorSource], tokenizer_dir: Path, out: Path,
             origin: str) -> Path:
     plan = _plan(cfg, tensors, origin)
+    if cfg.rope_freqs:  # first, where llama.cpp's converter puts it
+        factors = np.asarray(cfg.rope_freqs, dtype=np.float32)
+        plan.insert(0, Planned("rope_freqs.weight", Generated("rope_freqs", factors), factors.shape, np.float32))
     vocab = read_vocab(tokenizer_dir, cfg.vocab_size)
     pooling = hf_arch.read_pooling(tokenizer_dir) if cfg.arch.family == "bert" else None
     writer = gguf.GGUFWriter(out, cfg.arch.gguf_arch)

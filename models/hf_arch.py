@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gguf
+import numpy as np
 
 from .errors import ModelError
 
@@ -58,6 +59,8 @@ class HFConfig:
     n_rot: int = 0
     # Architecture keys written as {arch}.KEY (Gemma 2's soft-caps, sliding windows, rope scaling).
     extra: tuple[tuple[str, object], ...] = ()
+    # Llama 3.1+: rope_freqs.weight, a factor dividing each rope frequency (llama3_rope_factors).
+    rope_freqs: tuple[float, ...] = ()
 
 
 def read_config(path: Path) -> HFConfig:
@@ -87,9 +90,11 @@ def _parse(arch: Arch, c: dict) -> HFConfig:
         if c.get("hidden_act", "gelu") != "gelu" or c.get("position_embedding_type", "absolute") != "absolute":
             raise ModelError("config.json: only BERT with gelu and absolute positions is supported",
                              f"this one has {c.get('hidden_act')} and {c.get('position_embedding_type')}")
-    elif c.get("rope_scaling") and not (arch.gguf_arch == "gemma3" and _rope_type(c) == "linear"):
+    elif c.get("rope_scaling") and not ((arch.gguf_arch == "gemma3" and _rope_type(c) == "linear")
+                                        or (arch.gguf_arch == "llama" and _rope_type(c) == "llama3")):
         raise ModelError(f"config.json: rope_scaling {_rope_type(c)!r} is not supported yet",
-                         "use a model without rope scaling (Llama 2/3, Mistral, Qwen2/3, Phi-3 4k, Gemma, SmolLM)")
+                         "use a model without rope scaling (Llama 2/3, Mistral, Qwen2/3, Phi-3 4k, Gemma, SmolLM) "
+                         "or with Llama 3.1's (rope_type llama3)")
     dim, n_heads = int(c["hidden_size"]), int(c["num_attention_heads"])
     n_kv_heads = int(c.get("num_key_value_heads") or n_heads)
     if n_heads % n_kv_heads:
@@ -97,16 +102,38 @@ def _parse(arch: Arch, c: dict) -> HFConfig:
                          "num_attention_heads must be a multiple of num_key_value_heads")
     head_dim = int(c.get("head_dim") or dim // n_heads)
     n_layers = int(c["num_hidden_layers"])
+    n_rot = int(head_dim * float(c.get("partial_rotary_factor", 1.0))) // 2 * 2
+    rope_theta = float(c.get("rope_theta", 10000.0))
     return HFConfig(
         arch=arch, n_layers=n_layers, dim=dim, hidden_dim=int(c["intermediate_size"]),
         n_heads=n_heads, n_kv_heads=n_kv_heads, head_dim=head_dim,
-        n_rot=int(head_dim * float(c.get("partial_rotary_factor", 1.0))) // 2 * 2,
+        n_rot=n_rot,
+        rope_freqs=llama3_rope_factors(c["rope_scaling"], n_rot, rope_theta) if _rope_type(c) == "llama3" else (),
         extra=tuple(_extra(arch, c, n_layers, dim, n_heads, head_dim).items()),
         vocab_size=int(c["vocab_size"]), context_length=int(c["max_position_embeddings"]),
         norm_eps=float(c["layer_norm_eps"] if arch.family == "bert" else c["rms_norm_eps"]),
-        rope_theta=float(c.get("rope_theta", 10000.0)), tied=bool(c.get("tie_word_embeddings", arch.family == "bert" or arch.norm_plus_one)),
+        rope_theta=rope_theta, tied=bool(c.get("tie_word_embeddings", arch.family == "bert" or arch.norm_plus_one)),
         type_vocab_size=int(c.get("type_vocab_size", 2)), name=c.get("_name_or_path") or None,
     )
+
+
+def llama3_rope_factors(r: dict, n_rot: int, theta: float) -> tuple[float, ...]:
+    """Llama 3.1+'s rope scaling as llama.cpp stores it (rope_freqs.weight): a factor per rope
+    frequency that divides it. Wavelengths shorter than original_max_position_embeddings /
+    high_freq_factor keep their frequency; longer than .../ low_freq_factor are divided by
+    `factor`; in between, the two blend linearly in old_context / wavelength."""
+    factor = float(r["factor"])
+    low, high = float(r.get("low_freq_factor", 1.0)), float(r.get("high_freq_factor", 4.0))
+    old_context = float(r.get("original_max_position_embeddings", 8192))
+    if not (factor > 0 and high > low > 0):
+        raise ModelError(f"config.json: llama3 rope_scaling with factor {factor}, low_freq_factor {low} and "
+                         f"high_freq_factor {high}", "factor must be positive and high_freq_factor above low_freq_factor")
+    freqs = theta ** (-np.arange(0, n_rot, 2, dtype=np.float64) / n_rot)
+    wavelength = 2 * np.pi / freqs
+    blend = (old_context / wavelength - low) / (high - low)
+    factors = np.where(wavelength < old_context / high, 1.0,
+                       np.where(wavelength > old_context / low, factor, 1.0 / ((1 - blend) / factor + blend)))
+    return tuple(float(f) for f in factors)
 
 
 def _rope_type(c: dict) -> str | None:

@@ -52,6 +52,7 @@ class Config:
     swa_layers: list[bool] = field(default_factory=list)
     rope_theta_swa: float = 0.0    # the sliding layers' rope base (Gemma 3: 10000), 0: rope_theta
     rope_scale_swa: float = 1.0
+    rope_freq_factors: np.ndarray | None = None  # (n_rot/2,) each rope frequency divided by its factor (Llama 3.1+)
 
     def rope_of(self, layer: int) -> tuple[float, float]:
         """(theta, position scale) of a layer's RoPE."""
@@ -148,6 +149,8 @@ def load(paths: Path | list[Path]) -> tuple[Config, Weights]:
         rms_eps=float(meta[f"{arch}.attention.layer_norm_rms_epsilon"]),
         **arch_rules(arch, meta, n_layers, dim, n_heads, head_dim),
     )
+    if "rope_freqs.weight" in tensors:
+        cfg.rope_freq_factors = np.asarray(tensors["rope_freqs.weight"].data, dtype=np.float64).reshape(-1)
 
     def w(name):
         t = tensors[name]
@@ -200,16 +203,19 @@ def matmul(x, w, bias=None):
     return y if bias is None else y + bias
 
 
-def rope_cos_sin(positions, n_rot, theta, scale=1.0):
-    """(n_tokens, n_rot/2) cos and sin of each (scaled) position times each rope frequency."""
+def rope_cos_sin(positions, n_rot, theta, scale=1.0, factors=None):
+    """(n_tokens, n_rot/2) cos and sin of each (scaled) position times each rope frequency, divided
+    by its factor where there are factors (llama.cpp's rope freq_factors)."""
     freqs = theta ** (-np.arange(0, n_rot, 2, dtype=np.float64) / n_rot)
+    if factors is not None:
+        freqs = freqs / factors
     angles = np.asarray(positions, dtype=np.float64)[:, None] * scale * freqs[None, :]
     return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
 
 
-def rope(x, positions, n_rot, theta, neox, scale=1.0):
+def rope(x, positions, n_rot, theta, neox, scale=1.0, factors=None):
     """x: (n_tokens, n_heads, head_dim); rotates the first n_rot dims of every head."""
-    cos, sin = rope_cos_sin(positions, n_rot, theta, scale)
+    cos, sin = rope_cos_sin(positions, n_rot, theta, scale, factors)
     cos, sin = cos[:, None, :], sin[:, None, :]
     half = n_rot // 2
     a = np.arange(half) if neox else 2 * np.arange(half)
@@ -275,8 +281,8 @@ def forward(cfg: Config, w: Weights, tokens, capture: dict | None = None) -> np.
         if L.q_norm is not None:
             q, k = rmsnorm(q, L.q_norm, cfg.rms_eps), rmsnorm(k, L.k_norm, cfg.rms_eps)
         theta, scale = cfg.rope_of(i)
-        q = rope(q, positions, cfg.n_rot, theta, cfg.rope_neox, scale)
-        k = rope(k, positions, cfg.n_rot, theta, cfg.rope_neox, scale)
+        q = rope(q, positions, cfg.n_rot, theta, cfg.rope_neox, scale, cfg.rope_freq_factors)
+        k = rope(k, positions, cfg.n_rot, theta, cfg.rope_neox, scale, cfg.rope_freq_factors)
         att = attention(q, k, v, scale=cfg.attn_scale or None, softcap_c=cfg.attn_softcap,
                         window=cfg.window_of(i)).reshape(n, cfg.n_heads * cfg.head_dim)
         keep(f"blk.{i}.attn_out", att)

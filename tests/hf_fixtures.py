@@ -73,10 +73,17 @@ def write_tokenizer(d: Path, tokens: list[str], merges: list[str], types: list[i
         {"bos_token": bos, "eos_token": eos, **special, "chat_template": chat_template, "add_bos_token": False}))
 
 
+# Llama 3.1's rope scaling, with an original context short enough that a tiny model's short
+# prompts reach every regime: dims kept, blended and divided by the factor.
+LLAMA3_ROPE = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+               "original_max_position_embeddings": 64}
+
+
 def tiny_llama_dir(d: Path, *, arch: str = "LlamaForCausalLM", n_heads: int = 4, n_kv_heads: int = 2,
                    head_dim: int = 16, dim: int = 48, n_layers: int = 2, hidden_dim: int = 96, tied: bool = True,
                    bias: bool = False, dtype: str = "F32", seed: int = 0, rope_theta: float = 10000.0,
-                   sliding_window: int = 4, softcaps: tuple[float, float] = (1.5, 3.0), ascii_only: bool = False) -> Path:
+                   sliding_window: int = 4, softcaps: tuple[float, float] = (1.5, 3.0), ascii_only: bool = False,
+                   rope_scaling: dict | None = None) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     # ascii_only: no token is part of a multi-byte character, so every generated text is valid
@@ -145,6 +152,8 @@ def tiny_llama_dir(d: Path, *, arch: str = "LlamaForCausalLM", n_heads: int = 4,
         config.update(attn_logit_softcapping=softcaps[0], final_logit_softcapping=softcaps[1])
     if arch == "Gemma3ForCausalLM":
         config.update(rope_local_base_freq=10000.0, sliding_window_pattern=6, rope_scaling={"rope_type": "linear", "factor": 8.0})
+    if rope_scaling:
+        config["rope_scaling"] = rope_scaling
     (d / "config.json").write_text(json.dumps(config))
     write_safetensors(d / "model.safetensors", t, dtype)
     write_tokenizer(d, tokens, merges, types, bos=SPECIALS[0], eos=SPECIALS[2])

@@ -33,13 +33,27 @@ def _softmax(x):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _llama3_inv_freq(inv_freq, r):
+    """HF's Llama 3.1 rope: low frequencies divided by the factor, high ones kept, the band
+    between smoothed (transformers' _compute_llama3_parameters, written from its definition)."""
+    old = r["original_max_position_embeddings"]
+    lo, hi, factor = r["low_freq_factor"], r["high_freq_factor"], r["factor"]
+    wavelen = 2 * math.pi / inv_freq
+    scaled = np.where(wavelen > old / lo, inv_freq / factor, inv_freq)
+    smooth = (old / wavelen - lo) / (hi - lo)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelen >= old / hi) & (wavelen <= old / lo)
+    return np.where(medium, smoothed, scaled)
+
+
 def llama_logits(t: dict[str, np.ndarray], c: dict, ids) -> np.ndarray:
     """A decoder in float64, as HF's modeling code for c["architectures"][0] computes it:
     LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM (RMSNorm of each q/k head), Phi3ForCausalLM
     (fused qkv_proj and gate_up_proj), GemmaForCausalLM (norms times 1 + w, embeddings times
     sqrt(hidden), gelu_pytorch_tanh), Gemma2ForCausalLM (sandwich norms, query_pre_attn_scalar,
     soft-capping, a sliding window on even layers) and Gemma3ForCausalLM (q/k norms, sliding layers
-    with rope_local_base_freq, global ones with rope_theta and linear rope_scaling). (n_tokens, vocab)."""
+    with rope_local_base_freq, global ones with rope_theta and linear rope_scaling); Llama 3.1's rope_scaling.
+    (n_tokens, vocab)."""
     t = {k: v.astype(np.float64) for k, v in t.items()}
     arch = c["architectures"][0]
     gemma = arch.startswith("Gemma")
@@ -53,6 +67,8 @@ def llama_logits(t: dict[str, np.ndarray], c: dict, ids) -> np.ndarray:
 
     def rotary(theta, factor=1.0):
         inv_freq = 1.0 / theta ** (np.arange(0, hd, 2) / hd) / factor
+        if (c.get("rope_scaling") or {}).get("rope_type") == "llama3":
+            inv_freq = _llama3_inv_freq(inv_freq, c["rope_scaling"])
         emb = np.concatenate([np.arange(n)[:, None] * inv_freq[None, :]] * 2, axis=-1)
         return np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
 

@@ -16,7 +16,7 @@ from models import reference
 from models.convert_hf import convert_dir
 from models.requantize import requantize_gguf
 
-from .hf_fixtures import tiny_llama_dir
+from .hf_fixtures import LLAMA3_ROPE, tiny_llama_dir
 from .test_webgpu_kernels import ROOT, node_env
 
 TOKENS = [3, 260, 17, 99, 261, 5, 40, 200, 262, 7, 1, 64, 33, 90, 12, 250]
@@ -30,6 +30,7 @@ ARCHS = {
     "gemma": ("GemmaForCausalLM", {"n_kv_heads": 1}),
     "gemma2": ("Gemma2ForCausalLM", {"n_layers": 3}),
     "gemma3": ("Gemma3ForCausalLM", {"n_layers": 7, "rope_theta": 1e6}),
+    "llama3": ("LlamaForCausalLM", {"rope_scaling": LLAMA3_ROPE}),
 }
 
 

@@ -9,7 +9,7 @@ from models import reference, tensor_names
 from models.convert_hf import convert_dir, permute_rope, unpermute_rope
 from models.errors import ModelError
 
-from .hf_fixtures import read_hf, tiny_llama_dir
+from .hf_fixtures import LLAMA3_ROPE, read_hf, tiny_llama_dir
 from .hf_oracle import llama_logits
 
 IDS = [3, 260, 17, 99, 261, 5, 40, 200, 262, 7, 1, 64]
@@ -176,10 +176,11 @@ DECODERS = [
     ("GemmaForCausalLM", "gemma", {"n_heads": 4, "n_kv_heads": 1, "head_dim": 16}),
     ("Gemma2ForCausalLM", "gemma2", {"n_layers": 3}),
     ("Gemma3ForCausalLM", "gemma3", {"n_layers": 7, "rope_theta": 1e6}),
+    ("LlamaForCausalLM", "llama", {"rope_scaling": LLAMA3_ROPE}),
 ]
 
 
-@pytest.mark.parametrize("arch,gguf_arch,options", DECODERS, ids=[d[1] for d in DECODERS])
+@pytest.mark.parametrize("arch,gguf_arch,options", DECODERS, ids=[d[1] if d[1] != "llama" else "llama3-rope" for d in DECODERS])
 def test_more_architectures_convert_to_the_logits_hf_computes(tmp_path, arch, gguf_arch, options):
     """Each architecture through the converter and reference.py gives the logits of HF's math
     (tests/hf_oracle.py): q/k norms, fused projections, Gemma's 1 + w norms, embedding scale, GeGLU,
@@ -204,6 +205,29 @@ def test_gemma_features_are_not_no_ops(tmp_path):
             setattr(cfg, k, v)
         got = reference.forward(cfg, w, IDS)
         assert np.linalg.norm(got - want) / np.linalg.norm(want) > 1e-3, change
+
+
+def test_llama3_rope_factors_are_written_and_matter(tmp_path):
+    d = tiny_llama_dir(tmp_path / "hf", rope_scaling=LLAMA3_ROPE)
+    out = convert_dir(d, tmp_path / "out.gguf")
+    _, tensors = fields(out)
+    # head_dim 16, theta 1e4: wavelengths 6.3 (kept: under 64 / 4), 20 and 63 (blended), the rest over 64 (/ 8).
+    factors = np.asarray(tensors["rope_freqs.weight"].data)
+    assert factors.shape == (8,) and factors[0] == 1.0 and np.all(factors[3:] == 8.0) and np.all((1 < factors[1:3]) & (factors[1:3] < 8))
+    t, c = read_hf(d)
+    want = llama_logits(t, c, IDS)
+    cfg, w = reference.load(out)
+    cfg.rope_freq_factors = None
+    assert np.linalg.norm(reference.forward(cfg, w, IDS) - want) / np.linalg.norm(want) > 1e-3
+
+
+def test_rope_scaling_other_than_llama3_on_llama_is_refused(tmp_path):
+    d = tiny_llama_dir(tmp_path / "hf", rope_scaling={"rope_type": "yarn", "factor": 4.0})
+    with pytest.raises(ModelError, match="rope_scaling 'yarn' is not supported yet"):
+        convert_dir(d, tmp_path / "out.gguf")
+    d = tiny_llama_dir(tmp_path / "hf2", rope_scaling={**LLAMA3_ROPE, "high_freq_factor": 1.0})
+    with pytest.raises(ModelError, match="high_freq_factor above low_freq_factor"):
+        convert_dir(d, tmp_path / "out2.gguf")
 
 
 def test_gemma3_global_layers_use_their_own_rope(tmp_path):

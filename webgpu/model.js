@@ -104,12 +104,17 @@ export function describeModel({ metadata, tensors }) {
   const output = byName.get('output.weight') ?? embd;
   const shapeError = checkShapes(config, layers, embd, output, byName.get('output_norm.weight'));
   if (shapeError) return refuse(shapeError);
+  // Llama 3.1+: each rope frequency divided by its factor. Read by the host (readRopeFreqs), not uploaded.
+  const rope_freqs = byName.get('rope_freqs.weight') ?? null;
+  if (rope_freqs && (rope_freqs.type_name !== 'F32' || rope_freqs.dims.length !== 1 || rope_freqs.dims[0] !== config.n_rot / 2)) {
+    return refuse(`tensor rope_freqs.weight is ${rope_freqs.type_name} ${rope_freqs.dims.join('x')}, expected F32 ${config.n_rot / 2}`);
+  }
   // What a backend uploads: every tensor, fused ones replaced by their views.
   const fused = new Set(views.map((v) => v.view_of));
-  const upload = [...tensors.filter((t) => !fused.has(t.name)), ...views];
+  const upload = [...tensors.filter((t) => !fused.has(t.name) && t !== rope_freqs), ...views];
   return {
     config,
-    tensors: { token_embd: embd, layers, output_norm: byName.get('output_norm.weight'), output, tied: output === embd, upload },
+    tensors: { token_embd: embd, layers, output_norm: byName.get('output_norm.weight'), output, tied: output === embd, rope_freqs, upload },
     support,
   };
 }
@@ -120,7 +125,7 @@ function refuse(reason) {
 
 // Tensors no architecture we run has: their presence means a feature we would silently skip.
 const UNKNOWN_FEATURES = [
-  [/^rope_factors_(long|short)\.weight$|^rope_freqs\.weight$/, 'per-dimension rope frequency factors (long-context rope)'],
+  [/^rope_factors_(long|short)\.weight$/, 'long- and short-context rope frequency factors (Phi-3 128k)'],
   [/\.ffn_gate_inp\.weight$/, 'mixture-of-experts layers'],
   [/^blk\.\d+\.(attn_output|ffn_down|ffn_up|ffn_gate|attn_qkv)\.bias$/, 'projection biases other than q/k/v'],
 ];
@@ -178,6 +183,17 @@ function checkShapes(c, layers, embd, output, output_norm) {
     for (const [b, n] of [[L.bq, q_dim], [L.bk, kv_dim], [L.bv, kv_dim]]) if (b) errors.push(want(b, b.name, n, 1));
   });
   return errors.find((e) => e) ?? null;
+}
+
+/**
+ * A described model's config with its rope frequency factors (config.rope_freq_factors, Float32Array)
+ * read from the shards, when it has them (Llama 3.1+'s rope_freqs.weight); the config as it is otherwise.
+ */
+export async function readRopeFreqs({ config, tensors }, blobs) {
+  const t = tensors.rope_freqs;
+  if (!t) return config;
+  const bytes = await blobs[t.shard].slice(t.offset, t.offset + t.n_bytes).arrayBuffer();
+  return { ...config, rope_freq_factors: new Float32Array(bytes) };
 }
 
 /** The schedule's weights: each tensor of describeModel's table replaced by handle(tensor) (null stays null). */

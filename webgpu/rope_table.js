@@ -5,11 +5,13 @@ import { ropeOf } from './model.js';
 
 /**
  * A table filler for a config's rope_theta and rope_scale (positions times it: linear rope
- * scaling): fill(out, pos0, n) writes n rows of n_rot/2 (cos, sin) pairs.
+ * scaling), each frequency divided by its factor where the model has them (rope_freq_factors,
+ * Llama 3.1+): fill(out, pos0, n) writes n rows of n_rot/2 (cos, sin) pairs.
  */
 export function ropeTable(c) {
   const scale = c.rope_scale ?? 1;
-  const freqs = Float64Array.from({ length: c.n_rot / 2 }, (_, i) => scale * c.rope_theta ** (-(2 * i) / c.n_rot));
+  const factor = (i) => c.rope_freq_factors?.[i] ?? 1;
+  const freqs = Float64Array.from({ length: c.n_rot / 2 }, (_, i) => (scale * c.rope_theta ** (-(2 * i) / c.n_rot)) / factor(i));
   return (out, pos0, n) => {
     for (let t = 0; t < n; t++) {
       for (let i = 0; i < freqs.length; i++) {

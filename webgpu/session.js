@@ -6,7 +6,7 @@ import { createChatTemplate } from './chat_template.js';
 import { Transformer } from './forward.js';
 import { readGGUF } from './gguf.js';
 import { KVCache } from './kv_cache.js';
-import { describeModel } from './model.js';
+import { describeModel, readRopeFreqs } from './model.js';
 import { N_BATCH } from './ops_contract.js';
 import { Sampler, argmax } from './sampler.js';
 import { Detokenizer, createTokenizer } from './tokenizer.js';
@@ -28,8 +28,9 @@ const LOADERS = {
 export async function createSession(blobs, { backend, n_ctx, n_threads = 1, gpu, onDeviceLost, limits, activation_bits, kv_type }) {
   if (!(backend in LOADERS)) throw new Error(`no engine backend "${backend}"`);
   const gguf = await readGGUF(blobs);
-  const model = describeModel(gguf);
-  if (!model.support.ok) throw new Error(model.support.reason);
+  const described = describeModel(gguf);
+  if (!described.support.ok) throw new Error(described.support.reason);
+  const model = { ...described, config: await readRopeFreqs(described, blobs) };
   const tokenizer = createTokenizer(gguf.metadata);
   const template = createChatTemplate(gguf.metadata, tokenizer);
   n_ctx = Math.min(n_ctx, model.config.context_length);

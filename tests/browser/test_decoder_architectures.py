@@ -1,4 +1,4 @@
-"""Qwen3, Phi-3 and Gemma 1/2/3 in the page: tiny random checkpoints of each, converted by our
+"""Qwen3, Phi-3, Gemma 1/2/3 and Llama 3.1's rope scaling in the page: tiny random checkpoints of each, converted by our
 Hugging Face converter and imported into a store, run by our WASM engine against models/reference.py
 and against llama.cpp (wllama) loading the same shards in the same page. llama.cpp's reading of each
 architecture (its sliding-window pattern, rope bases, soft-caps, q/k norms, fused tensors) is the
@@ -20,7 +20,7 @@ from ..test_architectures import tiny_gguf
 from .app_driver import evaluate, forced_decoding
 from .conftest import LiveServer
 
-NEW_ARCHS = ["qwen3", "phi3", "gemma", "gemma2", "gemma3"]
+NEW_ARCHS = ["qwen3", "phi3", "gemma", "gemma2", "gemma3", "llama3"]
 QUESTIONS = ["hello there", "the cat sat on the mat", "in the beginning"]
 N_GREEDY = 24
 TOP = 5
@@ -51,6 +51,8 @@ def misread(name, cfg, weights):
         cfg.sliding_window = 0
     elif name == "gemma3":
         cfg.rope_theta_swa = 0.0
+    elif name == "llama3":
+        cfg.rope_freq_factors = None
     return cfg, dataclasses.replace(weights, layers=layers)
 
 
@@ -123,8 +125,11 @@ def test_our_engine_and_llama_cpp_agree_on_each_architecture(arch_page, arch_ser
           ", ".join(f"{k} {v:.2e}" for k, v in worst.items()))
     assert n_steps == len(QUESTIONS) * N_GREEDY
     # llama.cpp keeps its KV cache in f16 and reduces in its own order (on the tiny llama model
-    # the same comparison measures 0.044); a misread feature moves the log-probabilities far more.
-    assert worst["ours~llama"] <= 0.08, f"{name}: llama.cpp reads this architecture differently"
+    # the same comparison measures 0.044; with Llama 3.1's rope, 0.088 for the exact float64
+    # reference as for ours); a misread feature moves the log-probabilities far more. So: llama.cpp
+    # is within rounding of the exact model, and we are no further from it than the exact model.
+    assert worst["reference~llama"] <= 0.15, f"{name}: llama.cpp reads this architecture differently"
+    assert worst["ours~llama"] <= max(0.08, worst["reference~llama"] + 0.01), f"{name}: we read it otherwise than llama.cpp"
     assert worst["misread~llama"] >= 5 * max(worst["ours~llama"], 0.02), "the comparison cannot tell a misreading apart"
 
 

@@ -41,7 +41,8 @@ test('unsupported architecture, tensor type or a missing tensor falls back with 
   }
   // What we would silently skip is refused, naming it (the engine then picks wllama and says so).
   for (const [model, reason] of [
-    [tinyModel({ extra: [['rope_freqs.weight', [8]]] }), /rope_freqs.weight: per-dimension rope frequency factors /],
+    [tinyModel({ extra: [['rope_factors_long.weight', [8]]] }), /rope_factors_long.weight: long- and short-context rope frequency factors /],
+    [tinyModel({ extra: [['rope_freqs.weight', [4]]] }), /rope_freqs.weight is F32 4, expected F32 8/],
     [tinyModel({ extra: [['blk.0.ffn_gate_inp.weight', [64, 8]]] }), /mixture-of-experts layers /],
     [tinyModel({ extra: [['blk.0.attn_output.bias', [64]]] }), /projection biases other than q\/k\/v/],
     [tinyModel({ meta: { 'llama.rope.scaling.type': 'yarn' } }), /rope scaling "yarn" is not supported /],
@@ -51,6 +52,11 @@ test('unsupported architecture, tensor type or a missing tensor falls back with 
     assert.equal(support.ok, false);
     assert.match(support.reason, reason);
   }
+  // Llama 3.1+'s rope frequency factors are ours: read by the host, not uploaded.
+  const llama3 = describeModel(tinyModel({ extra: [['rope_freqs.weight', [8]]] }));
+  assert.ok(llama3.support.ok, llama3.support.reason);
+  assert.equal(llama3.tensors.rope_freqs.name, 'rope_freqs.weight');
+  assert.ok(!llama3.tensors.upload.includes(llama3.tensors.rope_freqs));
   for (const type_name of ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'F16']) {
     assert.ok(describeModel(tinyModel({ type_name })).support.ok, type_name);
   }
