@@ -22,8 +22,10 @@ typedef struct { float d[4]; float m[4]; uint8_t qs[4][QK / 2]; } block_q4_1x4;
 // so each row's half comes out with one shift and one mask (q5_bits).
 typedef struct { float d[4]; float m[4]; uint8_t qh[QK / 2]; uint8_t qs[4][QK / 2]; } block_q5x4;
 // qs: bits 0..3 of weight i in the low nibble of byte i (i < 16), of weight 16 + i in its high
-// nibble; qh: byte k holds bits 4..5 of weights k, k + 8, k + 16, k + 24 (bit pairs 0, 2, 4, 6).
-typedef struct { float d[2][4]; float m[2][4]; uint8_t qs[4][QK / 2]; uint8_t qh[4][QK / 4]; } block_q6x4;
+// nibble; qh: bits 4..5 as two planes, one per row pair: bits 2k..2k+1 of byte i of plane r / 2,
+// k = 2 (r % 2) + h, are those of weight 16 h + i of row r, so each row's half comes out with one
+// shift and one mask (q6_bits).
+typedef struct { float d[2][4]; float m[2][4]; uint8_t qs[4][QK / 2]; uint8_t qh[2][QK / 2]; } block_q6x4;
 typedef struct { float d[4]; int8_t qs[4][QK]; } block_q8_0x4;
 
 enum { X4_Q4_0, X4_Q4_1, X4_Q5, X4_Q6, X4_Q8_0, X4_NONE };
@@ -165,18 +167,20 @@ ALWAYS_INLINE void dot4_q8_0(const block_q8_0x4 *w, const block_q8a *x, int nb, 
   for (int t = 0; t < n_tok; t++) y[t] = acc[t];
 }
 
+// Bits 2k..2k+1 of each byte of a q6x4 plane, at 4..5 (a weight's high bits in place). As in
+// q5_bits, a 16-bit lane shift is enough: bits it carries across a byte land outside 4..5.
+ALWAYS_INLINE v128_t q6_bits(v128_t plane, int k) {
+  v128_t at4 = k < 2 ? wasm_i16x8_shl(plane, 4 - 2 * k) : k > 2 ? wasm_u16x8_shr(plane, 2 * k - 4) : plane;
+  return wasm_v128_and(at4, wasm_i8x16_splat(0x30));
+}
+
 // Weights 0..15 (a) and 16..31 (b) of each of four rows: low nibbles and two high bits.
 ALWAYS_INLINE void unpack_q6x4(const block_q6x4 *w, v128_t a[4], v128_t b[4]) {
-  const v128_t three = wasm_i8x16_splat(3);
+  v128_t plane[2] = {wasm_v128_load(w->qh[0]), wasm_v128_load(w->qh[1])};
   for (int r = 0; r < 4; r++) {
     v128_t q = wasm_v128_load(w->qs[r]);
-    v128_t h = wasm_v128_load64_zero(w->qh[r]);
-    v128_t h0 = wasm_v128_and(h, three), h1 = wasm_v128_and(wasm_u8x16_shr(h, 2), three);
-    v128_t h2 = wasm_v128_and(wasm_u8x16_shr(h, 4), three), h3 = wasm_u8x16_shr(h, 6);
-    v128_t ha = wasm_i8x16_shuffle(h0, h1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    v128_t hb = wasm_i8x16_shuffle(h2, h3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    a[r] = wasm_v128_or(wasm_v128_and(q, wasm_i8x16_splat(0x0F)), wasm_i8x16_shl(ha, 4));
-    b[r] = wasm_v128_or(wasm_u8x16_shr(q, 4), wasm_i8x16_shl(hb, 4));
+    a[r] = wasm_v128_or(wasm_v128_and(q, wasm_i8x16_splat(0x0F)), q6_bits(plane[r / 2], 2 * (r % 2)));
+    b[r] = wasm_v128_or(wasm_u8x16_shr(q, 4), q6_bits(plane[r / 2], 2 * (r % 2) + 1));
   }
 }
 
@@ -247,7 +251,7 @@ EXPORT(dequantize_x4_row) int dequantize_x4_row(int type, const void *W, int row
     } else if (kind == X4_Q6) {
       const block_q6x4 *b = blk;
       for (int i = 0; i < QK; i++) {
-        int h = i / 16, q = (i < 16 ? b->qs[r][i] & 0xF : b->qs[r][i - 16] >> 4) | ((b->qh[r][i % 8] >> (2 * (i / 8))) & 3) << 4;
+        int h = i / 16, q = (i < 16 ? b->qs[r][i] & 0xF : b->qs[r][i - 16] >> 4) | ((b->qh[r / 2][i % 16] >> (2 * (2 * (r % 2) + h))) & 3) << 4;
         y[i] = b->d[h][r] * (float)q + b->m[h][r];
       }
     } else {
@@ -358,9 +362,8 @@ EXPORT(repack_x4) int repack_x4(int type, const void *src, void *dst, int rows, 
           } else {
             for (int h = 0; h < 2; h++) o6->d[h][r] = dd[h], o6->m[h][r] = mm[h];
             for (int i = 0; i < 16; i++) o6->qs[r][i] = (uint8_t)((q[i] & 0xF) | (q[i + 16] & 0xF) << 4);
-            for (int k = 0; k < 8; k++) {
-              o6->qh[r][k] = (uint8_t)((q[k] >> 4) | (q[k + 8] >> 4) << 2 | (q[k + 16] >> 4) << 4 | (q[k + 24] >> 4) << 6);
-            }
+            if (r % 2 == 0) for (int i = 0; i < 16; i++) o6->qh[r / 2][i] = 0;
+            for (int i = 0; i < 32; i++) o6->qh[r / 2][i % 16] |= (uint8_t)((q[i] >> 4) << (2 * (2 * (r % 2) + i / 16)));
           }
         }
         d += x4_block_bytes(type);
