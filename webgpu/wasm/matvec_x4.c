@@ -143,12 +143,14 @@ ALWAYS_INLINE void dot4_affine(int kind, const void *w, const block_q8a *x, int 
 }
 
 // Four rows of signed bytes (weights 0..15 in w0, 16..31 in w1) dotted with one activation block.
+// The activations' low halves (ql, 0..127) are the 7-bit operand of their dot products, the
+// weights the signed one: only the high halves (qh, signed) need signed_dot's sign transfer.
 ALWAYS_INLINE v128_t signed_isum4(const v128_t w0[4], const v128_t w1[4], const block_q8a *x, int a8) {
   v128_t h0 = wasm_v128_load(x->qh), h1 = wasm_v128_load(x->qh + 16);
   v128_t l0 = a8 ? h0 : wasm_v128_load(x->ql), l1 = a8 ? h1 : wasm_v128_load(x->ql + 16), s[4];
   for (int r = 0; r < 4; r++) {
     v128_t hi_sum = signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], h0), w1[r], h1);
-    s[r] = a8 ? hi_sum : acc14_total((acc14){hi_sum, signed_dot(signed_dot(wasm_i32x4_splat(0), w0[r], l0), w1[r], l1)});
+    s[r] = a8 ? hi_sum : acc14_total((acc14){hi_sum, dot_u7_i8(dot_u7_i8(wasm_i32x4_splat(0), l0, w0[r]), l1, w1[r])});
   }
   return finish14(reduce4(s[0], s[1], s[2], s[3]), a8);
 }
