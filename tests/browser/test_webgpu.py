@@ -46,8 +46,9 @@ def test_auto_keeps_a_software_adapter_on_wasm(engines):
     choice = page.evaluate("""async () => {
       const { chooseBackend, fetchManifest } = await import('/webgpu/engine.js');
       const { loadShards } = await import('/webgpu/shards.js');
-      const { blobs } = await loadShards(await fetchManifest('smollm2-135m'));
-      return chooseBackend('auto', null, blobs);
+      const manifest = await fetchManifest('smollm2-135m');
+      const { blobs } = await loadShards(manifest);
+      return chooseBackend('auto', manifest, blobs);
     }""")
     assert choice["name"] == "wasm"
     assert "software" in choice["reason"] and "swiftshader" in choice["reason"]
