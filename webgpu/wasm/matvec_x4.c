@@ -19,12 +19,12 @@ void q3k_scales(const uint8_t *scales, int8_t sc[16]);
 typedef struct { float d[4]; uint8_t qs[4][QK / 2]; } block_q4_0x4;
 typedef struct { float d[4]; float m[4]; uint8_t qs[4][QK / 2]; } block_q4_1x4;
 // qh: the fifth bits as one plane; bit 2r of byte i is weight i's of row r, bit 2r + 1 weight 16 + i's,
-// so each row's half comes out with one shift and one mask (q5_bits).
+// so each row's half comes out with one shift and one mask (plane_bits).
 typedef struct { float d[4]; float m[4]; uint8_t qh[QK / 2]; uint8_t qs[4][QK / 2]; } block_q5x4;
 // qs: bits 0..3 of weight i in the low nibble of byte i (i < 16), of weight 16 + i in its high
 // nibble; qh: bits 4..5 as two planes, one per row pair: bits 2k..2k+1 of byte i of plane r / 2,
 // k = 2 (r % 2) + h, are those of weight 16 h + i of row r, so each row's half comes out with one
-// shift and one mask (q6_bits).
+// shift and one mask (plane_bits).
 typedef struct { float d[2][4]; float m[2][4]; uint8_t qs[4][QK / 2]; uint8_t qh[2][QK / 2]; } block_q6x4;
 typedef struct { float d[4]; int8_t qs[4][QK]; } block_q8_0x4;
 
@@ -83,11 +83,12 @@ ALWAYS_INLINE void unpack_nibbles4(const uint8_t qs[4][QK / 2], v128_t lo[4], v1
   }
 }
 
-// Bit k of each byte of a q5x4 plane, as 0x10 (the fifth bit in place) or 0. A 16-bit lane shift
-// is enough: bits it carries across a byte land below bit 4 (left) or above it (right), masked off.
-ALWAYS_INLINE v128_t q5_bits(v128_t plane, int k) {
-  v128_t at4 = k < 4 ? wasm_i16x8_shl(plane, 4 - k) : k > 4 ? wasm_u16x8_shr(plane, k - 4) : plane;
-  return wasm_v128_and(at4, wasm_i8x16_splat(0x10));
+// The bits of each byte of a bit plane that start at bit `first`, moved to start at bit 4 (a
+// weight's high bits in place) and kept by `mask`: q5x4's fifth bits (one bit, 0x10), q6x4's top
+// two (0x30). A 16-bit lane shift is enough: bits it carries across a byte land outside the mask.
+ALWAYS_INLINE v128_t plane_bits(v128_t plane, int first, int mask) {
+  v128_t at4 = first < 4 ? wasm_i16x8_shl(plane, 4 - first) : first > 4 ? wasm_u16x8_shr(plane, first - 4) : plane;
+  return wasm_v128_and(at4, wasm_i8x16_splat(mask));
 }
 
 // Block i of an x4 tensor of the 4- and 5-bit kinds: four rows' weights 0..15 (lo) and 16..31
@@ -106,10 +107,10 @@ ALWAYS_INLINE void unpack_affine(int kind, const void *w, int i, v128_t lo[4], v
     const block_q5x4 *b = (const block_q5x4 *)w + i;
     unpack_nibbles4(b->qs, lo, hi);
     v128_t plane = wasm_v128_load(b->qh);
-    lo[0] = wasm_v128_or(lo[0], q5_bits(plane, 0)), hi[0] = wasm_v128_or(hi[0], q5_bits(plane, 1));
-    lo[1] = wasm_v128_or(lo[1], q5_bits(plane, 2)), hi[1] = wasm_v128_or(hi[1], q5_bits(plane, 3));
-    lo[2] = wasm_v128_or(lo[2], q5_bits(plane, 4)), hi[2] = wasm_v128_or(hi[2], q5_bits(plane, 5));
-    lo[3] = wasm_v128_or(lo[3], q5_bits(plane, 6)), hi[3] = wasm_v128_or(hi[3], q5_bits(plane, 7));
+    lo[0] = wasm_v128_or(lo[0], plane_bits(plane, 0, 0x10)), hi[0] = wasm_v128_or(hi[0], plane_bits(plane, 1, 0x10));
+    lo[1] = wasm_v128_or(lo[1], plane_bits(plane, 2, 0x10)), hi[1] = wasm_v128_or(hi[1], plane_bits(plane, 3, 0x10));
+    lo[2] = wasm_v128_or(lo[2], plane_bits(plane, 4, 0x10)), hi[2] = wasm_v128_or(hi[2], plane_bits(plane, 5, 0x10));
+    lo[3] = wasm_v128_or(lo[3], plane_bits(plane, 6, 0x10)), hi[3] = wasm_v128_or(hi[3], plane_bits(plane, 7, 0x10));
     *d = wasm_v128_load(b->d), *m = wasm_v128_load(b->m);
   }
 }
@@ -169,20 +170,13 @@ ALWAYS_INLINE void dot4_q8_0(const block_q8_0x4 *w, const block_q8a *x, int nb, 
   for (int t = 0; t < n_tok; t++) y[t] = acc[t];
 }
 
-// Bits 2k..2k+1 of each byte of a q6x4 plane, at 4..5 (a weight's high bits in place). As in
-// q5_bits, a 16-bit lane shift is enough: bits it carries across a byte land outside 4..5.
-ALWAYS_INLINE v128_t q6_bits(v128_t plane, int k) {
-  v128_t at4 = k < 2 ? wasm_i16x8_shl(plane, 4 - 2 * k) : k > 2 ? wasm_u16x8_shr(plane, 2 * k - 4) : plane;
-  return wasm_v128_and(at4, wasm_i8x16_splat(0x30));
-}
-
 // Weights 0..15 (a) and 16..31 (b) of each of four rows: low nibbles and two high bits.
 ALWAYS_INLINE void unpack_q6x4(const block_q6x4 *w, v128_t a[4], v128_t b[4]) {
   v128_t plane[2] = {wasm_v128_load(w->qh[0]), wasm_v128_load(w->qh[1])};
   for (int r = 0; r < 4; r++) {
     v128_t q = wasm_v128_load(w->qs[r]);
-    a[r] = wasm_v128_or(wasm_v128_and(q, wasm_i8x16_splat(0x0F)), q6_bits(plane[r / 2], 2 * (r % 2)));
-    b[r] = wasm_v128_or(wasm_u8x16_shr(q, 4), q6_bits(plane[r / 2], 2 * (r % 2) + 1));
+    a[r] = wasm_v128_or(wasm_v128_and(q, wasm_i8x16_splat(0x0F)), plane_bits(plane[r / 2], 4 * (r % 2), 0x30));
+    b[r] = wasm_v128_or(wasm_u8x16_shr(q, 4), plane_bits(plane[r / 2], 4 * (r % 2) + 2, 0x30));
   }
 }
 

@@ -19,10 +19,10 @@ export const Q8A_BLOCK_BYTES = 80;
 export const KERNEL_STATIC_BYTES = 1 << 20;
 const GGML_F16 = 1;
 
-/** Bytes of a rows x cols tensor of type_name in the x4 layout; 0 when it cannot be repacked. */
-export function x4Bytes(type_name, rows, cols) {
-  const block = X4_BLOCK_BYTES[type_name];
-  const elems = GGML_TYPES[Object.keys(GGML_TYPES).find((id) => GGML_TYPES[id][0] === type_name)]?.[1];
+/** Bytes of a rows x cols tensor of ggml type `type` in the x4 layout; 0 when it cannot be repacked (the kernels' x4_bytes). */
+export function x4Bytes(type, rows, cols) {
+  const [name, elems] = GGML_TYPES[type] ?? [];
+  const block = X4_BLOCK_BYTES[name];
   if (!block || rows % 4 || cols % elems) return 0;
   return (rows / 4) * (cols / 32) * block;
 }
@@ -56,7 +56,7 @@ export function planMemory(model, gguf, { n_ctx, n_batch, n_threads = 1, kv_type
   const list = uploadTensors(model.tensors, gguf.tensors);
   take(Math.max(0, ...list.map(pieceBytes)));
   for (const t of list) {
-    const packed = pack.has(t.name) ? x4Bytes(t.type_name, t.dims[1] ?? 1, t.dims[0]) : 0;
+    const packed = pack.has(t.name) ? x4Bytes(t.type, t.dims[1] ?? 1, t.dims[0]) : 0;
     take(widen.has(t.name) && t.type === GGML_F16 ? t.n_bytes * 2 : packed || t.n_bytes);
   }
   const weights = top - base;
