@@ -4,30 +4,55 @@
 import { createEngine, fetchCatalog } from '/webgpu/engine.js';
 import { passagesPrompt } from '/webgpu/library.js';
 import { Banners } from './banners.js';
-import { ChatStore } from './chat_store.js';
+import { StorageFullError } from './conversation_db.js';
+import { ConversationList } from './conversation_list.js';
+import { Conversations } from './conversations.js';
 import { ChatView } from './chat_view.js';
 import { LibraryView } from './library_view.js';
+import { Prefs } from './prefs.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   picker: $('model-picker'), badge: $('backend-badge'), loader: $('loader'), phase: $('load-phase'),
   progress: $('load-progress'), prompt: $('prompt'), send: $('send'), stop: $('stop'), newChat: $('new-chat'),
-  composer: $('composer'), temperature: $('temperature'), maxTokens: $('max-tokens'),
+  composer: $('composer'), temperature: $('temperature'), maxTokens: $('max-tokens'), system: $('system-prompt'),
+  queued: $('queued'),
 };
-const store = new ChatStore(localStorage);
+const prefs = new Prefs(localStorage);
 const view = new ChatView($('messages'));
 const banners = new Banners($('banners'));
-const state = { engine: null, loading: null, reply: null, persistAsked: false, library: null };
+const state = { engine: null, loading: null, reply: null, persistAsked: false, library: null, chats: null, queued: null };
+const list = new ConversationList({
+  search: $('conversation-search'), list: $('conversation-list'), undo: $('conversation-undo'),
+  exportJson: $('export-json'), exportMarkdown: $('export-markdown'), exportAllJson: $('export-all-json'),
+  exportAllMarkdown: $('export-all-markdown'), importFile: $('import-file'),
+}, {
+  onOpen: (id) => openConversation(id),
+  onRename: (id, title) => saving(state.chats.rename(id, title)).then(showList),
+  onDelete: (c) => deleteConversation(c),
+  onRestore: (c) => saving(state.chats.restore(c)).then(showList),
+  onExport: (which, kind) => exportConversations(which, kind),
+  onImport: (file) => importConversations(file),
+});
 
 // For people (and tests) who want the OpenAI-shaped API from the devtools console.
-window.inpage = { get engine() { return state.engine; }, get library() { return state.library; } };
+window.inpage = { get engine() { return state.engine; }, get library() { return state.library; },
+  get conversations() { return state.chats; } };
 
 main();
 
 async function main() {
-  view.show(store.messages);
   restorePrefs();
   wire();
+  try {
+    state.chats = await Conversations.open(localStorage, { onError: saveFailed, onOutsideChange });
+    // The chat an older version kept in localStorage opens as it did there.
+    await state.chats.select(state.chats.migrated?.id ?? prefs.get('current'), newChatDefaults());
+    prefs.set('current', state.chats.current.id);
+    showConversation();
+  } catch (e) {
+    return fail(e);
+  }
   let catalog;
   try {
     catalog = await fetchCatalog();
@@ -50,7 +75,7 @@ async function main() {
     const option = new Option(`${m.name} · ${m.quantization} · ${formatBytes(m.total_bytes)}`, m.id);
     ui.picker.append(option);
   }
-  const wanted = chatModels.some((m) => m.id === store.prefs.model) ? store.prefs.model : catalog.default;
+  const wanted = chatModels.some((m) => m.id === prefs.get('model')) ? prefs.get('model') : catalog.default;
   ui.picker.value = wanted;
   ui.picker.disabled = false;
   if (!globalThis.crossOriginIsolated) {
@@ -63,7 +88,14 @@ function wire() {
   ui.composer.addEventListener('submit', (e) => {
     e.preventDefault();
     const text = ui.prompt.value.trim();
-    if (text && state.engine && !state.reply) ask(text);
+    if (!text || state.reply || !state.chats) return;
+    if (state.engine) return ask(text);
+    if (document.body.dataset.engine === 'loading' || document.body.dataset.engine === 'starting') {
+      // Kept, and sent as soon as the model is ready.
+      state.queued = text;
+      ui.queued.textContent = 'Your message will be sent when the model has loaded.';
+      ui.queued.hidden = false;
+    }
   });
   ui.prompt.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
@@ -71,25 +103,135 @@ function wire() {
       ui.composer.requestSubmit();
     }
   });
-  ui.stop.addEventListener('click', () => state.reply?.abort());
-  ui.newChat.addEventListener('click', () => {
-    state.reply?.abort();
-    store.clear();
-    view.clear();
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && state.reply) state.reply.ctrl.abort();
+  });
+  ui.stop.addEventListener('click', () => state.reply?.ctrl.abort());
+  ui.newChat.addEventListener('click', async () => {
+    await stopReply();
+    state.chats?.startNew(newChatDefaults());
+    prefs.set('current', null);
+    showConversation();
     ui.prompt.focus();
   });
   ui.picker.addEventListener('change', () => {
     askPersistence();
-    store.setPref('model', ui.picker.value);
+    prefs.set('model', ui.picker.value);
     loadModel(ui.picker.value);
   });
-  ui.temperature.addEventListener('change', () => store.setPref('temperature', Number(ui.temperature.value)));
-  ui.maxTokens.addEventListener('change', () => store.setPref('max_tokens', Number(ui.maxTokens.value)));
+  const settingsChanged = () => {
+    const settings = currentSettings();
+    prefs.set('temperature', settings.temperature);
+    prefs.set('max_tokens', settings.max_tokens);
+    if (state.chats) saving(state.chats.configure({ settings }));
+  };
+  ui.temperature.addEventListener('change', settingsChanged);
+  ui.maxTokens.addEventListener('change', settingsChanged);
+  ui.system.addEventListener('change', () => {
+    prefs.set('system', ui.system.value);
+    if (state.chats) saving(state.chats.configure({ system: ui.system.value }));
+  });
+  // A closed tab: write what the answer has so far (it is stored marked unfinished).
+  addEventListener('pagehide', () => state.chats?.flush());
 }
 
 function restorePrefs() {
-  if (Number.isFinite(store.prefs.temperature)) ui.temperature.value = store.prefs.temperature;
-  if (Number.isFinite(store.prefs.max_tokens)) ui.maxTokens.value = store.prefs.max_tokens;
+  if (Number.isFinite(prefs.get('temperature'))) ui.temperature.value = prefs.get('temperature');
+  if (Number.isFinite(prefs.get('max_tokens'))) ui.maxTokens.value = prefs.get('max_tokens');
+  ui.system.value = prefs.get('system') ?? '';
+}
+
+function currentSettings() {
+  return { temperature: Number(ui.temperature.value), max_tokens: Math.floor(Number(ui.maxTokens.value)) };
+}
+
+function newChatDefaults() {
+  return { system: prefs.get('system') ?? '', settings: currentSettings() };
+}
+
+// The open conversation into the message list, its settings into the settings panel.
+function showConversation() {
+  const c = state.chats.current;
+  view.show(c.messages);
+  if (Number.isFinite(c.settings?.temperature)) ui.temperature.value = c.settings.temperature;
+  if (Number.isFinite(c.settings?.max_tokens)) ui.maxTokens.value = c.settings.max_tokens;
+  ui.system.value = c.system ?? '';
+  document.title = c.id ? `${c.title} · inpage` : 'inpage: private chat';
+  showList();
+}
+
+function showList() {
+  list.show(state.chats.all, state.chats.current.id);
+}
+
+async function openConversation(id) {
+  if (id === state.chats.current.id) return;
+  await stopReply();
+  await state.chats.select(id, newChatDefaults());
+  prefs.set('current', state.chats.current.id);
+  showConversation();
+}
+
+async function deleteConversation(c) {
+  if (c.id === state.chats.current.id) {
+    await stopReply();
+    state.chats.startNew(newChatDefaults());
+    prefs.set('current', null);
+    showConversation();
+  }
+  await saving(state.chats.delete(c));
+  showList();
+  list.offerUndo(c);
+}
+
+// Another tab changed conversations: show its changes, unless this tab is writing an answer here.
+async function onOutsideChange({ type, ids }) {
+  const current = state.chats.current.id;
+  if (!state.reply && current && ids.includes(current)) {
+    if (type === 'delete') state.chats.startNew(newChatDefaults());
+    else await state.chats.select(current, newChatDefaults());
+    showConversation();
+  } else {
+    showList();
+  }
+}
+
+async function exportConversations(which, kind) {
+  const file = await state.chats.exportFile(which, kind);
+  if (which === 'current' && !state.chats.current.id) return banners.show('This chat is empty: there is nothing to export yet.', 'warning');
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([file.text], { type: file.type }));
+  a.download = file.name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+async function importConversations(file) {
+  try {
+    const summary = await state.chats.importText(await file.text());
+    banners.show(`${file.name}: ${summary}`, 'info');
+    showList();
+  } catch (e) {
+    banners.show(`${file.name} was not imported: ${e.message}`);
+  }
+}
+
+// A failed save keeps the conversation on screen and says why, with the numbers when storage is full.
+function saving(promise) {
+  return promise.catch(saveFailed);
+}
+
+async function saveFailed(e) {
+  if (!(e instanceof StorageFullError)) return fail(e);
+  const est = await navigator.storage?.estimate?.().catch(() => null);
+  const numbers = est?.quota ? ` (${formatBytes(est.usage)} used of ${formatBytes(est.quota)})` : '';
+  banners.show(`${e.message}${numbers}.`);
+}
+
+async function stopReply() {
+  if (!state.reply) return;
+  state.reply.ctrl.abort();
+  await state.reply.done;
 }
 
 async function loadModel(modelId) {
@@ -112,6 +254,12 @@ async function loadModel(modelId) {
     for (const w of engine.info.warnings) banners.show(w, 'warning');
     ui.send.disabled = false;
     setEngineState('ready');
+    if (state.queued && state.chats) {
+      const text = state.queued;
+      state.queued = null;
+      ui.queued.hidden = true;
+      ask(text);
+    }
   } catch (e) {
     fail(e);
   } finally {
@@ -143,25 +291,30 @@ function showProgress({ phase, loaded, total, shard, n_shards }) {
 async function ask(text) {
   askPersistence();
   ui.prompt.value = '';
-  store.add({ role: 'user', content: text });
-  view.addUser(text);
-  const el = view.startAssistant();
+  const chats = state.chats;
   const ctrl = new AbortController();
-  state.reply = ctrl;
+  let finished;
+  state.reply = { ctrl, done: new Promise((resolve) => { finished = resolve; }) };
   ui.stop.hidden = false;
   ui.send.disabled = true;
+  await saving(chats.addUser(text, ui.picker.value));
+  prefs.set('current', chats.current.id);
+  showConversation();
+  const el = view.startAssistant();
   let content = '';
   let sources = [];
+  let message = null;
   try {
     // Retrieval on: the best passages of the user's documents go in front, numbered for citations.
     sources = (await state.library?.retrieve(text)) ?? [];
-    const history = store.messages.map(({ role, content }) => ({ role, content }));
+    const messages = chats.history();
+    if (sources.length) {
+      if (messages[0]?.role === 'system') messages[0] = { role: 'system', content: `${passagesPrompt(sources)}\n\n${messages[0].content}` };
+      else messages.unshift({ role: 'system', content: passagesPrompt(sources) });
+    }
+    message = chats.startAnswer();
     const stream = await state.engine.chat.completions.create({
-      messages: sources.length ? [{ role: 'system', content: passagesPrompt(sources) }, ...history] : history,
-      stream: true,
-      temperature: Number(ui.temperature.value),
-      max_tokens: Math.floor(Number(ui.maxTokens.value)),
-      signal: ctrl.signal,
+      messages, stream: true, ...currentSettings(), signal: ctrl.signal,
     });
     let usage = null;
     let finish_reason = null;
@@ -172,19 +325,22 @@ async function ask(text) {
       finish_reason = chunk.choices[0]?.finish_reason ?? finish_reason;
       if (content.length !== painted) {
         view.update(el, content);
+        chats.progress(message, content);
         painted = content.length;
       }
     }
-    store.add({ role: 'assistant', content, usage, finish_reason, ...(sources.length ? { sources } : {}) });
+    await saving(chats.finish(message, { content, usage, finish_reason, ...(sources.length ? { sources } : {}) }));
     view.finish(el, content, usage, finish_reason, sources);
   } catch (e) {
-    if (content) store.add({ role: 'assistant', content, finish_reason: 'error' });
+    if (message) await saving(chats.finish(message, { content, finish_reason: 'error' }));
     view.fail(el, content);
     fail(e);
   } finally {
     state.reply = null;
+    finished();
     ui.stop.hidden = true;
     ui.send.disabled = !state.engine;
+    showList();
     ui.prompt.focus();
   }
 }

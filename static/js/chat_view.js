@@ -16,7 +16,7 @@ export class ChatView {
     this.clear();
     for (const m of messages) {
       if (m.role === 'user') this.addUser(m.content);
-      else this.finish(this.startAssistant(), m.content, m.usage, m.finish_reason ?? 'stop', m.sources);
+      else this.finish(this.startAssistant(), m.content, m.usage, m.partial ? 'unfinished' : m.finish_reason ?? 'stop', m.sources);
     }
   }
 
@@ -46,6 +46,11 @@ export class ChatView {
     if (sources?.length) this.#sources(el, sources);
     el.dataset.state = 'done';
     el.dataset.finishReason = finish_reason ?? '';
+    this.#copyButton(el, text);
+    if (finish_reason === 'unfinished') {
+      // Kept from a tab closed (or a page that failed) while the answer was still being written.
+      el.append(statsLine('unfinished: this answer was cut off when its tab closed, or another tab is still writing it'));
+    }
     if (usage) {
       const x = usage.extra ?? {};
       el.dataset.completionTokens = String(usage.completion_tokens);
@@ -56,11 +61,26 @@ export class ChatView {
       if (x.prefill_tokens_per_s) parts.push(`prefill ${x.prefill_tokens_per_s.toFixed(0)} tok/s`);
       if (finish_reason === 'abort') parts.push('stopped');
       if (finish_reason === 'length') parts.push('hit the token limit');
-      const stats = document.createElement('div');
-      stats.className = 'stats';
-      stats.textContent = parts.join(' · ');
-      el.append(stats);
+      el.append(statsLine(parts.join(' · ')));
     }
+  }
+
+  #copyButton(el, text) {
+    const copy = document.createElement('button');
+    copy.type = 'button';
+    copy.className = 'copy';
+    copy.textContent = 'Copy';
+    copy.setAttribute('aria-label', 'Copy this answer');
+    copy.addEventListener('click', async () => {
+      try {
+        await navigator.clipboard.writeText(text);
+        copy.textContent = 'Copied';
+      } catch {
+        copy.textContent = 'Copy failed: select the text instead';
+      }
+      setTimeout(() => { copy.textContent = 'Copy'; }, 2000);
+    });
+    el.append(copy);
   }
 
   // The passages under the answer, and each [n] of the answer's text made a link that opens one.
@@ -124,4 +144,11 @@ export class ChatView {
   #scroll() {
     window.scrollTo({ top: document.body.scrollHeight });
   }
+}
+
+function statsLine(text) {
+  const stats = document.createElement('div');
+  stats.className = 'stats';
+  stats.textContent = text;
+  return stats;
 }

@@ -1,0 +1,172 @@
+// The open conversation and the list of all of them, kept in IndexedDB as they change: the user's
+// turn before the model answers, the answer while it streams (at most a second behind, marked
+// `partial` until it ends), so a closed tab or a crash keeps everything but the last second.
+
+import { ConversationDB } from './conversation_db.js';
+import { exportJSON, exportMarkdown, importSummary, parseImport, planImport, titleFrom } from './conversation_io.js';
+
+const SAVE_EVERY_MS = 1000;
+
+export class Conversations {
+  /** @param {ConversationDB} db */
+  constructor(db, { onError, onOutsideChange }) {
+    this.db = db;
+    this.onError = onError;
+    this.all = [];
+    this.current = blank({});
+    this.answering = false;
+    this.saving = Promise.resolve();
+    this.timer = null;
+    db.onChange(async (change) => {
+      await this.refresh();
+      onOutsideChange(change);
+    });
+  }
+
+  /** Opens the database and moves the conversation an older version kept in localStorage into it. */
+  static async open(storage, options) {
+    const db = await ConversationDB.open();
+    const self = new Conversations(db, options);
+    self.migrated = await db.migrate(storage, { newId: () => crypto.randomUUID() });
+    await self.refresh();
+    return self;
+  }
+
+  async refresh() {
+    this.all = await this.db.list();
+  }
+
+  /** Opens a stored conversation (or a new, empty one when id is unknown). */
+  async select(id, defaults) {
+    const stored = id ? await this.db.get(id) : null;
+    this.current = stored ?? blank(defaults);
+    return this.current;
+  }
+
+  /** A new, empty conversation; it is stored once the user sends something. */
+  startNew(defaults) {
+    this.current = blank(defaults);
+    return this.current;
+  }
+
+  /** The user's message, stored before the model sees it. */
+  async addUser(content, model) {
+    const c = this.current;
+    if (!c.id) Object.assign(c, { id: crypto.randomUUID(), created: Date.now(), title: titleFrom(content) });
+    c.model = model;
+    c.messages.push({ role: 'user', content });
+    await this.saveNow();
+  }
+
+  /** An empty assistant message marked partial; progress() fills it in. */
+  startAnswer() {
+    const m = { role: 'assistant', content: '', partial: true };
+    this.current.messages.push(m);
+    this.answering = true;
+    return m;
+  }
+
+  progress(message, content) {
+    message.content = content;
+    this.#saveSoon();
+  }
+
+  /** The answer ended (stop, length, abort or error): the final text and stats, stored now. */
+  async finish(message, fields) {
+    Object.assign(message, fields);
+    delete message.partial;
+    this.answering = false;
+    if (!message.content) this.current.messages.splice(this.current.messages.indexOf(message), 1);
+    await this.saveNow();
+  }
+
+  /** The conversation as the model reads it: the system prompt, then every finished turn. */
+  history() {
+    const c = this.current;
+    const turns = c.messages.filter((m) => !m.partial).map(({ role, content }) => ({ role, content }));
+    return c.system ? [{ role: 'system', content: c.system }, ...turns] : turns;
+  }
+
+  /** Per-conversation settings: system prompt, temperature, max_tokens. */
+  async configure({ system, settings }) {
+    const c = this.current;
+    if (system !== undefined) c.system = system;
+    if (settings) c.settings = { ...c.settings, ...settings };
+    if (c.id) await this.saveNow();
+  }
+
+  async rename(id, title) {
+    const c = id === this.current.id ? this.current : await this.db.get(id);
+    if (!c) return;
+    c.title = title;
+    await this.#store(c);
+  }
+
+  async delete(conversation) {
+    clearTimeout(this.timer);
+    await this.db.delete(conversation.id);
+    await this.refresh();
+  }
+
+  async restore(conversation) {
+    await this.db.put(conversation);
+    await this.refresh();
+  }
+
+  /** Stores the open conversation now (after any save already under way). */
+  saveNow() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    const c = this.current;
+    if (!c.id) return Promise.resolve();
+    return this.#store(c);
+  }
+
+  /** For `pagehide`: start the write of whatever is pending; the browser may still finish it. */
+  flush() {
+    if (this.timer) this.saveNow().catch(() => {});
+  }
+
+  /** The text of an export and its file name. */
+  async exportFile(which, kind) {
+    const list = which === 'all' ? await this.db.list() : this.current.id ? [this.current] : [];
+    const stamp = new Date().toISOString().slice(0, 10);
+    const name = which === 'all' ? `inpage-conversations-${stamp}` : `inpage-${slug(this.current.title)}-${stamp}`;
+    return kind === 'json'
+      ? { name: `${name}.json`, type: 'application/json', text: exportJSON(list) }
+      : { name: `${name}.md`, type: 'text/markdown', text: exportMarkdown(list) };
+  }
+
+  /** Imports an export's text; returns the sentence saying what was added, updated and skipped. */
+  async importText(text) {
+    const { conversations, invalid } = parseImport(text);
+    const stored = new Map((await this.db.list()).map((c) => [c.id, c]));
+    const plan = planImport(stored, conversations);
+    if (plan.put.length) await this.db.put(...plan.put);
+    await this.refresh();
+    return importSummary(plan, invalid);
+  }
+
+  #saveSoon() {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.saveNow().catch(this.onError);
+    }, SAVE_EVERY_MS);
+  }
+
+  #store(c) {
+    c.updated = Date.now();
+    const done = this.saving.catch(() => {}).then(() => this.db.put(c));
+    this.saving = done;
+    return done.then(() => this.refresh());
+  }
+}
+
+function blank({ model = null, system = '', settings = {} }) {
+  return { id: null, title: 'New chat', created: 0, updated: 0, model, system, settings: { ...settings }, messages: [] };
+}
+
+function slug(title) {
+  return title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'chat';
+}
