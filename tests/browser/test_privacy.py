@@ -1,10 +1,11 @@
-"""(b) Privacy over a full journey: load, chat, reload, chat again."""
+"""(b) Privacy over a full journey: load, chat, reload, chat again, export and import the
+conversations, and a second tab."""
 import secrets
 
 from .app_driver import CSP_TRAP, ask, open_app, origin_of, record_requests, wait_settled
 
 
-def test_nothing_leaves_the_origin_and_the_prompt_never_reaches_the_host(page, live_server):
+def test_nothing_leaves_the_origin_and_the_prompt_never_reaches_the_host(page, live_server, tmp_path):
     canary = f"canary{secrets.token_hex(8)}"
     console_csp = []
     requests, foreign = record_requests(page.context, live_server.url)
@@ -18,7 +19,24 @@ def test_nothing_leaves_the_origin_and_the_prompt_never_reaches_the_host(page, l
     page.reload()
     assert wait_settled(page) == "ready"
     ask(page, f"Say the code word {canary} again.", max_tokens=16)
+    # Export stays a download made in the page; importing it reads the file in the page.
+    with page.expect_download() as d:
+        page.click("#export-all-json")
+    exported = tmp_path / "export.json"
+    d.value.save_as(exported)
+    assert canary in exported.read_text()
+    page.set_input_files("#import-file", str(exported))
+    page.locator(".banner.info").wait_for()
     violations += page.evaluate("() => window.__csp")
+    # A second tab hears of the conversation from the first, inside the browser.
+    other = page.context.new_page()
+    other.add_init_script(CSP_TRAP)
+    assert open_app(other, live_server.url) == "ready"
+    assert canary in other.inner_text("#conversation-list")
+    page.click("#new-chat")
+    ask(page, f"One more time: {canary}?", max_tokens=8)
+    other.locator(f"#conversation-list li:has-text('One more time: {canary}')").wait_for()
+    violations += other.evaluate("() => window.__csp")
 
     # The canary really was in the conversation, so its absence below means something.
     assert canary in page.locator(".msg.user").first.inner_text()
