@@ -76,24 +76,24 @@ export class ConversationList {
     open.textContent = c.title;
     open.title = `${c.title}\n${new Date(c.updated).toLocaleString()} · ${c.messages.length} messages`;
     open.addEventListener('click', () => this.actions.onOpen(c.id));
-    const rename = document.createElement('button');
-    rename.type = 'button';
-    rename.className = 'rename';
-    rename.textContent = 'Rename';
-    rename.setAttribute('aria-label', `Rename “${c.title}”`);
-    rename.addEventListener('click', () => {
+    const rename = button('rename', 'Rename', `Rename “${c.title}”`, () => {
       const title = prompt('New name for this conversation', c.title)?.trim();
       if (title && title !== c.title) this.actions.onRename(c.id, title);
     });
-    const remove = document.createElement('button');
-    remove.type = 'button';
-    remove.className = 'delete';
-    remove.textContent = 'Delete';
-    remove.setAttribute('aria-label', `Delete “${c.title}”`);
-    remove.addEventListener('click', () => {
+    const remove = button('delete', 'Delete', `Delete “${c.title}”`, () => {
       if (confirm(`Delete “${c.title}”? You can undo this for a few seconds.`)) this.actions.onDelete(c);
     });
     li.append(open, rename, remove);
     return li;
   }
+}
+
+function button(className, text, label, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = className;
+  b.textContent = text;
+  b.setAttribute('aria-label', label);
+  b.addEventListener('click', onClick);
+  return b;
 }
