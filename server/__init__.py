@@ -3,6 +3,7 @@
 It never sees user data: there is no route that accepts a body.
 """
 import mimetypes
+from importlib import metadata
 from pathlib import Path
 
 from flask import Flask, jsonify
@@ -18,6 +19,7 @@ mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("text/plain", ".wgsl")
+mimetypes.add_type("application/manifest+json", ".webmanifest")
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -29,6 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
         NODE_MODULES=str(ROOT / "node_modules"),
         MAX_CONTENT_LENGTH=1024,
         TRUSTED_HOSTS=None,
+        APP_VERSION=metadata.version("inpage"),  # part of the offline shell's version (server/shell.py)
     )
     app.config.update(config or {})
     app.url_map.merge_slashes = False  # '//x' is a 404, not a redirect to '/x'
@@ -36,8 +39,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     headers.install(app)
 
-    from . import api, assets, pages, shards
+    from . import api, assets, pages, shards, shell
     app.register_blueprint(pages.bp)
+    app.register_blueprint(shell.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(shards.bp)
     app.register_blueprint(assets.bp)

@@ -9,6 +9,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "connect-src 'self'",
     "style-src 'self'",
     "img-src 'self' blob: data:",
+    "manifest-src 'self'",
     "base-uri 'none'",
     "form-action 'none'",
     "frame-ancestors 'none'",

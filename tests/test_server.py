@@ -6,7 +6,8 @@ import pytest
 from server.headers import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
 
 CSP_REQUIRED = ("default-src 'none'", "script-src 'self' 'wasm-unsafe-eval'", "worker-src 'self' blob:",
-                "connect-src 'self'", "style-src 'self'", "img-src 'self' blob: data:", "base-uri 'none'",
+                "connect-src 'self'", "style-src 'self'", "img-src 'self' blob: data:", "manifest-src 'self'",
+                "base-uri 'none'",
                 "form-action 'none'", "frame-ancestors 'none'")
 
 
@@ -37,6 +38,8 @@ def test_csp_is_the_documented_policy():
     ("GET", "/static/css/app.css", 200),
     ("GET", "/static/js/app.js", 200),
     ("GET", "/webgpu/engine.js", 200),
+    ("GET", "/sw.js", 200),
+    ("GET", "/static/manifest.webmanifest", 200),
     ("GET", "/vendor/wllama/index.js", 200),
     ("GET", "/vendor/wllama/wllama.wasm", 200),
     ("GET", "/nope", 404),

@@ -9,6 +9,7 @@ import { ConversationList } from './conversation_list.js';
 import { Conversations } from './conversations.js';
 import { ChatView } from './chat_view.js';
 import { LibraryView } from './library_view.js';
+import { registerShell } from './offline.js';
 import { Prefs } from './prefs.js';
 
 const $ = (id) => document.getElementById(id);
@@ -44,10 +45,12 @@ main();
 async function main() {
   restorePrefs();
   wire();
+  registerShell({ notice, onOffline: showOffline, idle: () => state.reply?.done ?? Promise.resolve() });
   try {
-    state.chats = await Conversations.open(localStorage, { onError: saveFailed, onOutsideChange });
     // The chat an older version kept in localStorage opens as it did there.
-    await state.chats.select(state.chats.migrated?.id ?? prefs.get('current'), newChatDefaults());
+    const onMigrated = (c) => prefs.set('current', c.id);
+    state.chats = await Conversations.open(localStorage, { onError: saveFailed, onOutsideChange, onMigrated });
+    await state.chats.select(prefs.get('current'), newChatDefaults());
     prefs.set('current', state.chats.current.id);
     showConversation();
   } catch (e) {
@@ -214,6 +217,24 @@ async function importConversations(file) {
   } catch (e) {
     banners.show(`${file.name} was not imported: ${e.message}`);
   }
+}
+
+// A banner, with a button when there is something to do about it.
+function notice(text, kind, action) {
+  const el = banners.show(text, kind);
+  if (action && !el.querySelector('button.action')) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'action';
+    button.textContent = action.label;
+    button.addEventListener('click', () => { el.remove(); action.run(); });
+    el.insertBefore(button, el.lastChild);
+  }
+}
+
+function showOffline(offline) {
+  document.body.dataset.offline = String(offline);
+  $('offline-badge').hidden = !offline;
 }
 
 // A failed save keeps the conversation on screen and says why, with the numbers when storage is full.

@@ -63,10 +63,11 @@ export class ConversationDB {
 
   /**
    * Moves the single conversation older versions kept in localStorage into the database. The
-   * localStorage copy is removed only after the database has committed it.
+   * localStorage copy is removed only after the database has committed it, and after
+   * onMoved(conversation) has run (the page makes it the open chat there).
    * @returns {Promise<object|null>} the conversation made, if there was one
    */
-  async migrate(storage, { newId, now = Date.now() }) {
+  async migrate(storage, { newId, onMoved, now = Date.now() }) {
     let messages;
     try {
       messages = JSON.parse(storage.getItem(LEGACY_CHAT_KEY) ?? 'null');
@@ -83,6 +84,7 @@ export class ConversationDB {
     const conversation = { id: newId(), title: first ? first.content : 'Earlier chat', created: now, updated: now,
       model: null, system: '', settings: {}, messages };
     await this.put(conversation);
+    onMoved(conversation);
     storage.removeItem(LEGACY_CHAT_KEY);
     return conversation;
   }

@@ -23,11 +23,14 @@ export class Conversations {
     });
   }
 
-  /** Opens the database and moves the conversation an older version kept in localStorage into it. */
-  static async open(storage, options) {
+  /**
+   * Opens the database and moves the conversation an older version kept in localStorage into it
+   * (onMigrated(conversation) runs before the old copy is removed).
+   */
+  static async open(storage, { onMigrated, ...options }) {
     const db = await ConversationDB.open();
     const self = new Conversations(db, options);
-    self.migrated = await db.migrate(storage, { newId: () => crypto.randomUUID() });
+    await db.migrate(storage, { newId: () => crypto.randomUUID(), onMoved: onMigrated });
     await self.refresh();
     return self;
   }
