@@ -24,6 +24,26 @@ export async function sha256Hex(blob) {
  * @returns {Promise<{blobs: Blob[], from_storage: number, warnings: string[]}>}
  */
 export async function loadShards(manifest, { onProgress = () => {}, signal } = {}) {
+  // One tab downloads a model at a time; another that wants it waits, then reads it from storage.
+  return withModelLock(manifest.id, () => onProgress({ phase: 'wait', loaded: 0, total: manifest.total_bytes }),
+    () => loadShardsLocked(manifest, { onProgress, signal }));
+}
+
+async function withModelLock(modelId, onWait, run) {
+  const locks = globalThis.navigator?.locks;
+  if (!locks) return run();
+  const name = `inpage-model:${modelId}`;
+  let result;
+  const got = await locks.request(name, { ifAvailable: true }, async (lock) => {
+    if (lock) result = await run();
+    return Boolean(lock);
+  });
+  if (got) return result;
+  onWait();
+  return locks.request(name, run);
+}
+
+async function loadShardsLocked(manifest, { onProgress, signal }) {
   const cache = await openCache();
   const n_shards = manifest.shards.length;
   const warnings = [];
@@ -108,6 +128,24 @@ export class RemoteShard {
   }
 }
 
+/** The models with shards in this browser's storage: [{id, bytes, shards}], by id. */
+export async function storedModels() {
+  const cache = await openCache();
+  if (!cache) return [];
+  const models = new Map();
+  for (const request of await cache.keys()) {
+    const m = /^\/models\/([^/]+)\/[0-9a-f]{64}\.gguf$/.exec(new URL(request.url).pathname);
+    if (!m) continue;
+    const id = decodeURIComponent(m[1]);
+    const response = await cache.match(request);
+    const entry = models.get(id) ?? { id, bytes: 0, shards: 0 };
+    entry.bytes += Number(response?.headers.get('Content-Length') ?? 0);
+    entry.shards += 1;
+    models.set(id, entry);
+  }
+  return [...models.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+
 /** Drop every stored shard of a model (for "remove download" in the UI and after failures). */
 export async function forgetStoredModel(modelId) {
   const cache = await openCache();
@@ -139,7 +177,11 @@ async function commit(cache, url, blob, warnings) {
   } catch (e) {
     // Out of quota: keep going from memory, and say so; the next visit downloads again.
     await cache.delete(url).catch(() => {});
-    warnings.push(`The model could not be stored in this browser (${e.name}); it will download again next time.`);
+    const est = await globalThis.navigator?.storage?.estimate?.().catch(() => null);
+    const numbers = e.name === 'QuotaExceededError' && est?.quota
+      ? `: browser storage is full (${mib(est.usage)} used of ${mib(est.quota)} allowed, and this shard is ${mib(blob.size)})`
+      : ` (${e.name})`;
+    warnings.push(`The model could not be stored in this browser${numbers}. It runs from memory now and will download again next time; free space in the Storage panel to keep it.`);
     return false;
   }
 }
@@ -206,4 +248,8 @@ async function download(url, shard, label, onBytes, signal) {
     clearTimeout(timer);
     signal?.removeEventListener('abort', abortFromCaller);
   }
+}
+
+function mib(n) {
+  return `${(n / 2 ** 20).toFixed(1)} MiB`;
 }

@@ -11,6 +11,7 @@ import { ChatView } from './chat_view.js';
 import { LibraryView } from './library_view.js';
 import { registerShell } from './offline.js';
 import { Prefs } from './prefs.js';
+import { StoragePanel, formatBytes } from './storage_panel.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -50,7 +51,12 @@ async function main() {
     // The chat an older version kept in localStorage opens as it did there.
     const onMigrated = (c) => prefs.set('current', c.id);
     state.chats = await Conversations.open(localStorage, { onError: saveFailed, onOutsideChange, onMigrated });
-    await state.chats.select(prefs.get('current'), newChatDefaults());
+    const wanted = prefs.get('current');
+    await state.chats.select(wanted, newChatDefaults());
+    if (wanted && !state.chats.current.id && state.chats.all.length === 0) {
+      // The chat open last, and every other, gone: not deleted here, so cleared by the browser.
+      banners.show('Your saved conversations are no longer in this browser\'s storage (it may have been cleared to free space). If you exported them, import the file to bring them back.', 'warning');
+    }
     prefs.set('current', state.chats.current.id);
     showConversation();
   } catch (e) {
@@ -68,6 +74,10 @@ async function main() {
     progress: $('library-progress'), cancel: $('library-cancel'), docs: $('library-docs'), use: $('use-library'), collection: $('library-collection'),
     create: $('collection-new'), rename: $('collection-rename'), remove: $('collection-delete') },
   { model: embedding?.id ?? null, onError: fail, storage: localStorage });
+  state.storage = new StoragePanel({ root: $('storage'), usage: $('storage-usage'), persist: $('storage-persist'),
+    models: $('storage-models'), conversations: $('storage-conversations'), documents: $('storage-documents') },
+  { conversations: () => state.chats.all, names: new Map(catalog.models.map((m) => [m.id, m.name])), onError: fail, storage: localStorage });
+  await noticeEviction();
   const chatModels = catalog.models.filter((m) => m.task === 'chat');
   if (chatModels.length === 0) {
     setEngineState('no-models');
@@ -219,6 +229,15 @@ async function importConversations(file) {
   }
 }
 
+// The browser may clear a site's storage under pressure (unless it is persistent): say which
+// models went (conversations: main()).
+async function noticeEviction() {
+  const gone = await state.storage.evicted().catch(() => []);
+  if (gone.length) {
+    banners.show(`The browser removed ${gone.join(', ')} from its storage to free space. A model downloads again when you use it; the Storage panel shows what is kept.`, 'warning');
+  }
+}
+
 // A banner, with a button when there is something to do about it.
 function notice(text, kind, action) {
   const el = banners.show(text, kind);
@@ -271,6 +290,7 @@ async function loadModel(modelId) {
       } });
     if (state.loading !== loading) return engine.unload(); // the user picked another model meanwhile
     state.engine = engine;
+    state.storage?.noteLoaded(modelId).catch(() => {});
     showBackend(engine.info);
     for (const w of engine.info.warnings) banners.show(w, 'warning');
     ui.send.disabled = false;
@@ -301,12 +321,29 @@ function showBackend({ backend, threads, reason, isolated, adapter }) {
   ui.badge.hidden = false;
 }
 
+// What loading is doing, and, while downloading, how long is left at the speed so far.
+const download = { start: 0, from: 0 };
 function showProgress({ phase, loaded, total, shard, n_shards }) {
   const label = { download: 'Downloading', verify: 'Verifying', load: 'Loading into the engine', ready: 'Ready' }[phase] ?? phase;
-  ui.phase.textContent = phase === 'load' || phase === 'ready'
-    ? label
-    : `${label} shard ${shard} of ${n_shards}: ${formatBytes(loaded)} of ${formatBytes(total)}`;
+  if (phase === 'wait') {
+    ui.phase.textContent = 'Waiting for another inpage tab that is downloading this model';
+  } else if (phase === 'load' || phase === 'ready') {
+    ui.phase.textContent = label;
+  } else {
+    let left = '';
+    if (phase === 'download') {
+      if (!download.start || loaded < download.from) Object.assign(download, { start: performance.now(), from: loaded });
+      const seconds = (performance.now() - download.start) / 1000;
+      const rate = (loaded - download.from) / seconds;
+      if (seconds > 1 && rate > 0) left = `, about ${formatDuration((total - loaded) / rate)} left`;
+    }
+    ui.phase.textContent = `${label} shard ${shard} of ${n_shards}: ${formatBytes(loaded)} of ${formatBytes(total)}${left}`;
+  }
   ui.progress.value = total ? loaded / total : 0;
+}
+
+function formatDuration(s) {
+  return s < 60 ? `${Math.ceil(s)} s` : `${Math.floor(s / 60)} min ${Math.ceil(s % 60)} s`;
 }
 
 async function ask(text) {
@@ -383,10 +420,4 @@ function fail(e) {
 
 function setEngineState(s) {
   document.body.dataset.engine = s;
-}
-
-function formatBytes(n) {
-  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
-  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
-  return `${(n / 1024).toFixed(0)} KiB`;
 }
