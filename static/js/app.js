@@ -21,7 +21,7 @@ const ui = {
   queued: $('queued'),
 };
 const prefs = new Prefs(localStorage);
-const view = new ChatView($('messages'));
+const view = new ChatView($('messages'), { onEdit: editAndResend, onRegenerate: regenerate, onSwitch: switchVersion });
 const banners = new Banners($('banners'));
 const state = { engine: null, loading: null, reply: null, persistAsked: false, library: null, chats: null, queued: null };
 const list = new ConversationList({
@@ -349,28 +349,54 @@ function formatDuration(s) {
 async function ask(text) {
   askPersistence();
   ui.prompt.value = '';
+  await answer((chats) => chats.addUser(text, ui.picker.value).then(() => ({})));
+}
+
+// Edit-and-resend and regenerate make a new version of the conversation from message i on; the
+// old one stays, and the ‹ › under the message switch between them.
+function editAndResend(i, text) {
+  if (!state.reply && state.engine) answer((chats) => chats.editUser(i, text).then(() => ({})));
+}
+
+function regenerate(i) {
+  if (!state.reply && state.engine) answer(async (chats) => chats.regenerate(i));
+}
+
+async function switchVersion(i, j) {
+  if (state.reply) return;
+  await saving(state.chats.switchVersion(i, j));
+  showConversation();
+}
+
+/**
+ * Streams one answer at the end of the open conversation. prepare(chats) first changes the
+ * conversation (a new user turn, an edit, a regeneration) and returns the new answer's version
+ * fields. The answer is stored as it streams.
+ */
+async function answer(prepare) {
   const chats = state.chats;
   const ctrl = new AbortController();
   let finished;
   state.reply = { ctrl, done: new Promise((resolve) => { finished = resolve; }) };
   ui.stop.hidden = false;
   ui.send.disabled = true;
-  await saving(chats.addUser(text, ui.picker.value));
-  prefs.set('current', chats.current.id);
-  showConversation();
-  const el = view.startAssistant();
   let content = '';
-  let sources = [];
   let message = null;
+  let el = null;
   try {
+    const versions = await prepare(chats).catch((e) => { saveFailed(e); return {}; });
+    prefs.set('current', chats.current.id);
+    showConversation();
+    el = view.startAssistant();
+    const question = chats.current.messages.findLast((m) => m.role === 'user')?.content ?? '';
     // Retrieval on: the best passages of the user's documents go in front, numbered for citations.
-    sources = (await state.library?.retrieve(text)) ?? [];
+    const sources = (await state.library?.retrieve(question)) ?? [];
     const messages = chats.history();
     if (sources.length) {
       if (messages[0]?.role === 'system') messages[0] = { role: 'system', content: `${passagesPrompt(sources)}\n\n${messages[0].content}` };
       else messages.unshift({ role: 'system', content: passagesPrompt(sources) });
     }
-    message = chats.startAnswer();
+    message = chats.startAnswer(versions);
     const stream = await state.engine.chat.completions.create({
       messages, stream: true, ...currentSettings(), signal: ctrl.signal,
     });
@@ -388,10 +414,10 @@ async function ask(text) {
       }
     }
     await saving(chats.finish(message, { content, usage, finish_reason, ...(sources.length ? { sources } : {}) }));
-    view.finish(el, content, usage, finish_reason, sources);
+    showConversation(); // the answer as stored, with its buttons
   } catch (e) {
     if (message) await saving(chats.finish(message, { content, finish_reason: 'error' }));
-    view.fail(el, content);
+    if (el) view.fail(el, content);
     fail(e);
   } finally {
     state.reply = null;

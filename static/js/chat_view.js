@@ -4,8 +4,13 @@
 import { renderMarkdown } from './markdown.js';
 
 export class ChatView {
-  constructor(root) {
+  /**
+   * @param {{onEdit?: (i, text) => void, onRegenerate?: (i) => void, onSwitch?: (i, j) => void}} actions
+   *        what the buttons under each message do (i: the message's index in the conversation)
+   */
+  constructor(root, actions = {}) {
     this.root = root;
+    this.actions = actions;
   }
 
   clear() {
@@ -14,15 +19,23 @@ export class ChatView {
 
   show(messages) {
     this.clear();
-    for (const m of messages) {
-      if (m.role === 'user') this.addUser(m.content);
-      else this.finish(this.startAssistant(), m.content, m.usage, m.partial ? 'unfinished' : m.finish_reason ?? 'stop', m.sources);
-    }
+    messages.forEach((m, i) => {
+      if (m.role === 'user') this.addUser(m.content, i, m);
+      else this.finish(this.startAssistant(), m.content, m.usage, m.partial ? 'unfinished' : m.finish_reason ?? 'stop', m.sources, i, m);
+    });
   }
 
-  addUser(text) {
+  /** The user's turn; with an index, Edit (which sends the edited text as a new version) below it. */
+  addUser(text, i, message) {
     const el = this.#bubble('user');
     el.textContent = text;
+    if (i !== undefined) {
+      const tools = document.createElement('div');
+      tools.className = 'tools user-tools';
+      tools.append(this.#button('edit', 'Edit', 'Edit this message and send it again', () => this.#edit(el, tools, text, i)));
+      this.#versions(tools, i, message);
+      this.root.append(tools);
+    }
     this.#scroll();
   }
 
@@ -36,17 +49,78 @@ export class ChatView {
     return el;
   }
 
+  // The user's message as an editable box: Send makes a new version of the conversation from here.
+  #edit(el, tools, text, i) {
+    const box = document.createElement('textarea');
+    box.value = text;
+    box.rows = Math.min(8, text.split('\n').length + 1);
+    box.setAttribute('aria-label', 'Edit your message');
+    const send = this.#button('send-edit', 'Send', 'Send the edited message', () => {
+      const edited = box.value.trim();
+      if (edited && edited !== text) this.actions.onEdit?.(i, edited);
+    });
+    const cancel = this.#button('cancel-edit', 'Cancel', 'Keep the message as it was', () => {
+      el.hidden = false;
+      form.remove();
+      tools.hidden = false;
+    });
+    const form = document.createElement('div');
+    form.className = 'editing';
+    box.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send.click(); }
+      if (e.key === 'Escape') cancel.click();
+    });
+    form.append(box, send, cancel);
+    el.hidden = true;
+    tools.hidden = true;
+    el.after(form);
+    box.focus();
+  }
+
+  // "‹ 2 / 3 ›" where the conversation has other versions from this message on.
+  #versions(tools, i, message) {
+    const others = message?.branches?.length ?? 0;
+    if (!others) return;
+    const n = others + 1;
+    const at = message.version ?? 0;
+    const label = document.createElement('span');
+    label.className = 'version';
+    label.textContent = `${at + 1} / ${n}`;
+    const prev = this.#button('prev-version', '‹', 'Show the previous version', () => this.actions.onSwitch?.(i, at - 1));
+    const next = this.#button('next-version', '›', 'Show the next version', () => this.actions.onSwitch?.(i, at + 1));
+    prev.disabled = at === 0;
+    next.disabled = at === n - 1;
+    tools.append(prev, label, next);
+  }
+
+  #button(className, text, label, onClick) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = className;
+    b.textContent = text;
+    b.setAttribute('aria-label', label);
+    b.addEventListener('click', onClick);
+    return b;
+  }
+
   update(el, text) {
     el.querySelector('.body').replaceChildren(renderMarkdown(text));
     this.#scroll();
   }
 
-  finish(el, text, usage, finish_reason, sources = []) {
+  finish(el, text, usage, finish_reason, sources = [], i, message) {
     this.update(el, text);
     if (sources?.length) this.#sources(el, sources);
     el.dataset.state = 'done';
     el.dataset.finishReason = finish_reason ?? '';
-    this.#copyButton(el, text);
+    const tools = document.createElement('div');
+    tools.className = 'tools';
+    tools.append(this.#copyButton(text));
+    if (i !== undefined) {
+      tools.append(this.#button('regenerate', 'Regenerate', 'Answer this again (this answer is kept as a version)',
+        () => this.actions.onRegenerate?.(i)));
+      this.#versions(tools, i, message);
+    }
     if (finish_reason === 'unfinished') {
       // Kept from a tab closed (or a page that failed) while the answer was still being written.
       el.append(statsLine('unfinished: this answer was cut off when its tab closed, or another tab is still writing it'));
@@ -63,15 +137,11 @@ export class ChatView {
       if (finish_reason === 'length') parts.push('hit the token limit');
       el.append(statsLine(parts.join(' · ')));
     }
+    el.append(tools);
   }
 
-  #copyButton(el, text) {
-    const copy = document.createElement('button');
-    copy.type = 'button';
-    copy.className = 'copy';
-    copy.textContent = 'Copy';
-    copy.setAttribute('aria-label', 'Copy this answer');
-    copy.addEventListener('click', async () => {
+  #copyButton(text) {
+    const copy = this.#button('copy', 'Copy', 'Copy this answer', async () => {
       try {
         await navigator.clipboard.writeText(text);
         copy.textContent = 'Copied';
@@ -80,7 +150,7 @@ export class ChatView {
       }
       setTimeout(() => { copy.textContent = 'Copy'; }, 2000);
     });
-    el.append(copy);
+    return copy;
   }
 
   // The passages under the answer, and each [n] of the answer's text made a link that opens one.

@@ -61,9 +61,55 @@ export class Conversations {
     await this.saveNow();
   }
 
+  /**
+   * Edit-and-resend: the user's message at index i gets new text. What followed it is kept as
+   * another version of the conversation from there (switchVersion shows it again).
+   */
+  async editUser(i, content) {
+    const versions = this.#cut(i);
+    this.current.messages.push({ role: 'user', content, ...versions });
+    await this.saveNow();
+  }
+
+  /** Regenerate: the answer at index i is answered again; the old one (and what followed) is kept. */
+  regenerate(i) {
+    return this.#cut(i);
+  }
+
+  /** Shows version j (0-based) of the conversation from index i on. */
+  async switchVersion(i, j) {
+    const messages = this.current.messages;
+    const all = this.#versions(i);
+    const chosen = all[j];
+    if (!chosen) return;
+    messages.splice(i, messages.length - i, ...chosen);
+    Object.assign(chosen[0], { branches: all.filter((_, k) => k !== j), version: j });
+    await this.saveNow();
+  }
+
+  /** Every version of the conversation from index i on (each an array of messages), in order. */
+  #versions(i) {
+    const head = this.current.messages[i];
+    const tail = this.current.messages.slice(i);
+    const { branches = [], version = 0 } = head;
+    delete head.branches;
+    delete head.version;
+    const all = [...branches];
+    all.splice(version, 0, tail);
+    return all;
+  }
+
+  // Removes the messages from index i on; returns the fields that make the next message there the
+  // newest of their versions.
+  #cut(i) {
+    const all = this.#versions(i);
+    this.current.messages.splice(i);
+    return { branches: all, version: all.length };
+  }
+
   /** An empty assistant message marked partial; progress() fills it in. */
-  startAnswer() {
-    const m = { role: 'assistant', content: '', partial: true };
+  startAnswer(versions = {}) {
+    const m = { role: 'assistant', content: '', partial: true, ...versions };
     this.current.messages.push(m);
     this.answering = true;
     return m;
@@ -79,7 +125,19 @@ export class Conversations {
     Object.assign(message, fields);
     delete message.partial;
     this.answering = false;
-    if (!message.content) this.current.messages.splice(this.current.messages.indexOf(message), 1);
+    if (!message.content) {
+      // Nothing was written: drop the empty answer, and if it was a new version, show the last one.
+      const messages = this.current.messages;
+      const i = messages.indexOf(message);
+      messages.splice(i, 1);
+      const { branches } = message;
+      if (branches?.length) {
+        const last = branches[branches.length - 1];
+        messages.splice(i, messages.length - i, ...last);
+        Object.assign(last[0], { branches: branches.slice(0, -1), version: branches.length - 1 });
+        if (!last[0].branches.length) { delete last[0].branches; delete last[0].version; }
+      }
+    }
     await this.saveNow();
   }
 

@@ -189,3 +189,40 @@ def test_full_storage_keeps_the_chat_on_screen_and_says_so_with_the_numbers(cont
     ask(page, "Name a colour.", max_tokens=8)  # with room again, the whole chat is saved
     [stored] = page.evaluate(STORED)
     assert [m["content"] for m in stored["messages"] if m["role"] == "user"] == ["Name a fruit.", "Name a colour."]
+
+
+def test_regenerate_and_edit_make_versions_and_keep_the_old_ones(page, live_server):
+    assert open_app(page, live_server.url) == "ready"
+    ask(page, "Name a colour.", max_tokens=8)
+    first_answer = page.locator(".msg.assistant .body").inner_text()
+
+    page.click(".msg.assistant .tools button.regenerate")
+    page.locator(".msg.assistant .tools .version").wait_for()
+    assert page.inner_text(".msg.assistant .tools .version") == "2 / 2"
+    page.click(".msg.assistant .tools button.prev-version")
+    page.wait_for_function("() => document.querySelector('.msg.assistant .version')?.textContent === '1 / 2'")
+    assert page.locator(".msg.assistant .body").inner_text() == first_answer
+
+    page.click(".user-tools button.edit")
+    page.fill(".editing textarea", "Name a fruit.")
+    page.click(".editing button.send-edit")
+    page.wait_for_function("""() => document.querySelector('.msg.user')?.textContent === 'Name a fruit.'
+      && document.querySelector('.msg.assistant')?.dataset.state === 'done'""")
+    assert page.locator(".msg").count() == 2  # what followed the edited message is a version now
+    assert page.inner_text(".user-tools .version") == "2 / 2"
+    assert page.locator(".msg.assistant .version").count() == 0
+
+    page.reload()  # all of it is stored
+    page.locator(".user-tools .version").wait_for()
+    page.click(".user-tools button.prev-version")
+    page.wait_for_function("() => document.querySelector('.msg.user')?.textContent === 'Name a colour.'")
+    assert page.inner_text(".msg.assistant .version") == "1 / 2"  # the regenerated answer's versions too
+    assert page.locator(".msg.assistant .body").inner_text() == first_answer
+    [stored] = page.evaluate(STORED)
+    assert [m["content"] for m in stored["messages"]][0] == "Name a colour."
+    [other] = stored["messages"][0]["branches"]
+    assert other[0]["content"] == "Name a fruit." and len(other) == 2
+    answer = ask(page, "And a vegetable?", max_tokens=8)  # the chat goes on from the version shown
+    assert answer.get_attribute("data-finish-reason") in ("stop", "length")
+    [stored] = page.evaluate(STORED)
+    assert [m["role"] for m in stored["messages"]] == ["user", "assistant", "user", "assistant"]

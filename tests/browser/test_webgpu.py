@@ -109,8 +109,8 @@ def test_a_lost_gpu_stops_the_reply_keeps_the_chat_and_wasm_takes_over(page, liv
 
     # Everything typed so far is still there, on screen and in storage, and the chat goes on.
     assert page.locator(".msg.user").count() == 2
-    stored = page.evaluate("() => JSON.parse(localStorage.getItem('inpage.chat.v1') ?? 'null')")
-    assert stored is not None and [m["role"] for m in stored][:3] == ["user", "assistant", "user"]
+    [stored] = page.evaluate("() => window.inpage.conversations.db.list()")
+    assert [m["role"] for m in stored["messages"]][:3] == ["user", "assistant", "user"]
     third = ask(page, "And of Italy?", max_tokens=4)
     assert third.locator(".body").inner_text().strip()
     assert page.locator(".msg.user").count() == 3
