@@ -10,6 +10,7 @@ import { Conversations } from './conversations.js';
 import { ChatView } from './chat_view.js';
 import { LibraryView } from './library_view.js';
 import { registerShell } from './offline.js';
+import { PRESETS, presetOf } from './presets.js';
 import { Prefs } from './prefs.js';
 import { StoragePanel, formatBytes } from './storage_panel.js';
 
@@ -18,6 +19,7 @@ const ui = {
   picker: $('model-picker'), badge: $('backend-badge'), loader: $('loader'), phase: $('load-phase'),
   progress: $('load-progress'), prompt: $('prompt'), send: $('send'), stop: $('stop'), newChat: $('new-chat'),
   composer: $('composer'), temperature: $('temperature'), maxTokens: $('max-tokens'), system: $('system-prompt'),
+  topP: $('top-p'), preset: $('preset'),
   queued: $('queued'),
 };
 const prefs = new Prefs(localStorage);
@@ -88,7 +90,8 @@ async function main() {
     const option = new Option(`${m.name} · ${m.quantization} · ${formatBytes(m.total_bytes)}`, m.id);
     ui.picker.append(option);
   }
-  const wanted = chatModels.some((m) => m.id === prefs.get('model')) ? prefs.get('model') : catalog.default;
+  // The open chat's model, else the one picked last, else the host's default.
+  const wanted = [state.chats.current.model, prefs.get('model')].find((id) => chatModels.some((m) => m.id === id)) ?? catalog.default;
   ui.picker.value = wanted;
   ui.picker.disabled = false;
   if (!globalThis.crossOriginIsolated) {
@@ -134,12 +137,20 @@ function wire() {
   });
   const settingsChanged = () => {
     const settings = currentSettings();
-    prefs.set('temperature', settings.temperature);
-    prefs.set('max_tokens', settings.max_tokens);
+    for (const key of ['temperature', 'top_p', 'max_tokens']) prefs.set(key, settings[key]);
+    ui.preset.value = presetOf(settings);
     if (state.chats) saving(state.chats.configure({ settings }));
   };
   ui.temperature.addEventListener('change', settingsChanged);
+  ui.topP.addEventListener('change', settingsChanged);
   ui.maxTokens.addEventListener('change', settingsChanged);
+  ui.preset.addEventListener('change', () => {
+    const preset = PRESETS[ui.preset.value];
+    if (!preset) return;
+    ui.temperature.value = preset.temperature;
+    ui.topP.value = preset.top_p;
+    settingsChanged();
+  });
   ui.system.addEventListener('change', () => {
     prefs.set('system', ui.system.value);
     if (state.chats) saving(state.chats.configure({ system: ui.system.value }));
@@ -149,13 +160,19 @@ function wire() {
 }
 
 function restorePrefs() {
-  if (Number.isFinite(prefs.get('temperature'))) ui.temperature.value = prefs.get('temperature');
-  if (Number.isFinite(prefs.get('max_tokens'))) ui.maxTokens.value = prefs.get('max_tokens');
+  showSettings({ temperature: prefs.get('temperature'), top_p: prefs.get('top_p'), max_tokens: prefs.get('max_tokens') });
   ui.system.value = prefs.get('system') ?? '';
 }
 
+function showSettings({ temperature, top_p, max_tokens } = {}) {
+  if (Number.isFinite(temperature)) ui.temperature.value = temperature;
+  if (Number.isFinite(top_p)) ui.topP.value = top_p;
+  if (Number.isFinite(max_tokens)) ui.maxTokens.value = max_tokens;
+  ui.preset.value = presetOf(currentSettings());
+}
+
 function currentSettings() {
-  return { temperature: Number(ui.temperature.value), max_tokens: Math.floor(Number(ui.maxTokens.value)) };
+  return { temperature: Number(ui.temperature.value), top_p: Number(ui.topP.value), max_tokens: Math.floor(Number(ui.maxTokens.value)) };
 }
 
 function newChatDefaults() {
@@ -166,8 +183,7 @@ function newChatDefaults() {
 function showConversation() {
   const c = state.chats.current;
   view.show(c.messages);
-  if (Number.isFinite(c.settings?.temperature)) ui.temperature.value = c.settings.temperature;
-  if (Number.isFinite(c.settings?.max_tokens)) ui.maxTokens.value = c.settings.max_tokens;
+  showSettings(c.settings);
   ui.system.value = c.system ?? '';
   document.title = c.id ? `${c.title} · inpage` : 'inpage: private chat';
   showList();
@@ -183,6 +199,13 @@ async function openConversation(id) {
   await state.chats.select(id, newChatDefaults());
   prefs.set('current', state.chats.current.id);
   showConversation();
+  // Each chat goes on with the model it was written with, where the host still has it.
+  const model = state.chats.current.model;
+  if (model && model !== ui.picker.value && [...ui.picker.options].some((o) => o.value === model)) {
+    ui.picker.value = model;
+    prefs.set('model', model);
+    loadModel(model);
+  }
 }
 
 async function deleteConversation(c) {
@@ -277,10 +300,12 @@ async function stopReply() {
 async function loadModel(modelId) {
   const previous = state.engine;
   state.engine = null;
-  ui.send.disabled = true;
+  ui.send.disabled = false; // a message sent while the model loads is kept and sent when it is ready
   setEngineState('loading');
   await previous?.unload().catch(() => {});
   ui.loader.hidden = false;
+  ui.phase.textContent = `Preparing ${ui.picker.selectedOptions[0]?.textContent ?? modelId}: reading its header`;
+  ui.progress.value = 0;
   const loading = (state.loading = modelId);
   try {
     const engine = await createEngine({ model: modelId, backend: requestedBackend(), onProgress: showProgress,
@@ -441,6 +466,7 @@ function askPersistence() {
 function fail(e) {
   console.error(e);
   setEngineState(state.engine ? 'ready' : 'error');
+  ui.send.disabled = !state.engine;
   banners.show(e?.message ?? String(e));
 }
 

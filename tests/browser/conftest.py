@@ -57,7 +57,12 @@ class LiveServer:
         return wsgi
 
     def close(self):
+        """Stops answering: the listening socket and every open (keep-alive) connection close."""
         self.server.close()
+        for channel in list(self.server._map.values()):
+            channel.close()
+        self.server.task_dispatcher.shutdown(timeout=5)
+        self.thread.join(timeout=5)
 
 
 @pytest.fixture(scope="session")
@@ -87,3 +92,19 @@ def empty_server(tmp_path):
     server = LiveServer(create_app({"INPAGE_HOME": tmp_path / "empty"}))
     yield server
     server.close()
+
+
+@pytest.fixture
+def host(model_home):
+    """Starts hosts that a test may stop, or change (server.app.config)."""
+    started = []
+
+    def start(**config):
+        app = create_app({"INPAGE_HOME": model_home, **config})
+        server = LiveServer(app)
+        server.app = app
+        started.append(server)
+        return server
+    yield start
+    for server in started:
+        server.close()

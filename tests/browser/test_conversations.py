@@ -226,3 +226,41 @@ def test_regenerate_and_edit_make_versions_and_keep_the_old_ones(page, live_serv
     assert answer.get_attribute("data-finish-reason") in ("stop", "length")
     [stored] = page.evaluate(STORED)
     assert [m["role"] for m in stored["messages"]] == ["user", "assistant", "user", "assistant"]
+
+
+def test_each_chat_keeps_its_system_prompt_and_sampling_settings_with_presets(page, live_server):
+    assert open_app(page, live_server.url) == "ready"
+    page.click("details.settings summary")
+    page.select_option("#preset", "creative")
+    assert (page.input_value("#temperature"), page.input_value("#top-p")) == ("1", "1")
+    page.fill("#temperature", "0.3")
+    page.dispatch_event("#temperature", "change")
+    assert page.input_value("#preset") == "custom"
+    page.select_option("#preset", "precise")
+    assert (page.input_value("#temperature"), page.input_value("#top-p")) == ("0.2", "0.9")
+    page.fill("#system-prompt", "Answer in one word.")
+    page.dispatch_event("#system-prompt", "change")
+    page.fill("#max-tokens", "8")
+    page.dispatch_event("#max-tokens", "change")
+    page.fill("#prompt", "Name a colour.")
+    page.click("#send")
+    page.locator(".msg.assistant[data-state=done]").wait_for()
+
+    page.click("#new-chat")
+    page.select_option("#preset", "creative")
+    page.fill("#system-prompt", "")
+    page.dispatch_event("#system-prompt", "change")
+    page.fill("#prompt", "Name a fruit.")
+    page.click("#send")
+    page.locator(".msg.assistant[data-state=done]").wait_for()
+
+    page.click("#conversation-list li:has-text('Name a colour.') button.open")
+    page.locator(".msg.user:has-text('Name a colour.')").wait_for()
+    assert page.input_value("#system-prompt") == "Answer in one word."
+    assert (page.input_value("#preset"), page.input_value("#temperature"), page.input_value("#max-tokens")) == ("precise", "0.2", "8")
+    stored = {c["title"]: c for c in page.evaluate(STORED)}
+    assert stored["Name a colour."]["system"] == "Answer in one word."
+    assert stored["Name a colour."]["settings"] == {"temperature": 0.2, "top_p": 0.9, "max_tokens": 8}
+    assert stored["Name a fruit."]["system"] == ""
+    assert stored["Name a fruit."]["settings"]["temperature"] == 1
+    assert all(c["model"] == "smollm2-135m" for c in stored.values())

@@ -1,11 +1,9 @@
 """The offline shell: after one visit the app opens and chats with no host, cross-origin isolated,
 without storing model shards twice; a new version is picked up on the next load; it installs."""
-import pytest
 from server import create_app
 from server.shell import shell_manifest
 
 from .app_driver import ask, open_app, wait_settled
-from .conftest import LiveServer
 
 CONTROLLED = "async () => { await navigator.serviceWorker.ready; return Boolean(navigator.serviceWorker.controller); }"
 CACHES = """async () => {
@@ -21,22 +19,6 @@ VERSION = """async () => {
     worker.postMessage({ type: 'version' }, [channel.port2]);
   });
 }"""
-
-
-@pytest.fixture
-def host(model_home):
-    """Starts hosts that a test may stop, or change (server.app.config)."""
-    started = []
-
-    def start(**config):
-        app = create_app({"INPAGE_HOME": model_home, **config})
-        server = LiveServer(app)
-        server.app = app
-        started.append(server)
-        return server
-    yield start
-    for server in started:
-        server.close()
 
 
 def shell_of(**config):

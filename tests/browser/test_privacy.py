@@ -1,11 +1,12 @@
 """(b) Privacy over a full journey: load, chat, reload, chat again, export and import the
-conversations, and a second tab."""
+conversations, a second tab, and the app reloaded offline from its service worker."""
 import secrets
 
 from .app_driver import CSP_TRAP, ask, open_app, origin_of, record_requests, wait_settled
 
 
-def test_nothing_leaves_the_origin_and_the_prompt_never_reaches_the_host(page, live_server, tmp_path):
+def test_nothing_leaves_the_origin_and_the_prompt_never_reaches_the_host(page, host, tmp_path):
+    live_server = host()  # this test stops it, to go offline
     canary = f"canary{secrets.token_hex(8)}"
     console_csp = []
     requests, foreign = record_requests(page.context, live_server.url)
@@ -37,6 +38,16 @@ def test_nothing_leaves_the_origin_and_the_prompt_never_reaches_the_host(page, l
     ask(page, f"One more time: {canary}?", max_tokens=8)
     other.locator(f"#conversation-list li:has-text('One more time: {canary}')").wait_for()
     violations += other.evaluate("() => window.__csp")
+    # Offline: the service worker serves the app; the chat goes on with the canary in it.
+    page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+    seen_online = list(live_server.seen)
+    live_server.close()
+    page.context.set_offline(True)
+    page.reload()
+    assert wait_settled(page) == "ready" and page.is_visible("#offline-badge")
+    ask(page, f"Offline now. The code word was {canary}.", max_tokens=8)
+    violations += page.evaluate("() => window.__csp")
+    assert live_server.seen == seen_online  # nothing reached the stopped host
 
     # The canary really was in the conversation, so its absence below means something.
     assert canary in page.locator(".msg.user").first.inner_text()
