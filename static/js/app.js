@@ -8,6 +8,7 @@ import { StorageFullError } from './conversation_db.js';
 import { ConversationList } from './conversation_list.js';
 import { Conversations } from './conversations.js';
 import { ChatView } from './chat_view.js';
+import { button } from './dom.js';
 import { LibraryView } from './library_view.js';
 import { registerShell } from './offline.js';
 import { PRESETS, presetOf } from './presets.js';
@@ -265,12 +266,7 @@ async function noticeEviction() {
 function notice(text, kind, action) {
   const el = banners.show(text, kind);
   if (action && !el.querySelector('button.action')) {
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.className = 'action';
-    button.textContent = action.label;
-    button.addEventListener('click', () => { el.remove(); action.run(); });
-    el.insertBefore(button, el.lastChild);
+    el.insertBefore(button('action', action.label, action.label, () => { el.remove(); action.run(); }), el.lastChild);
   }
 }
 

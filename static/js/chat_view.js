@@ -1,6 +1,7 @@
 // The message list: user turns as plain text, assistant turns as safe Markdown with their stats,
 // and, for answers from the user's documents, the passages, which the answer's [n] open.
 
+import { button } from './dom.js';
 import { renderMarkdown } from './markdown.js';
 
 export class ChatView {
@@ -32,7 +33,7 @@ export class ChatView {
     if (i !== undefined) {
       const tools = document.createElement('div');
       tools.className = 'tools user-tools';
-      tools.append(this.#button('edit', 'Edit', 'Edit this message and send it again', () => this.#edit(el, tools, text, i)));
+      tools.append(button('edit', 'Edit', 'Edit this message and send it again', () => this.#edit(el, tools, text, i)));
       this.#versions(tools, i, message);
       this.root.append(tools);
     }
@@ -55,11 +56,11 @@ export class ChatView {
     box.value = text;
     box.rows = Math.min(8, text.split('\n').length + 1);
     box.setAttribute('aria-label', 'Edit your message');
-    const send = this.#button('send-edit', 'Send', 'Send the edited message', () => {
+    const send = button('send-edit', 'Send', 'Send the edited message', () => {
       const edited = box.value.trim();
       if (edited && edited !== text) this.actions.onEdit?.(i, edited);
     });
-    const cancel = this.#button('cancel-edit', 'Cancel', 'Keep the message as it was', () => {
+    const cancel = button('cancel-edit', 'Cancel', 'Keep the message as it was', () => {
       el.hidden = false;
       form.remove();
       tools.hidden = false;
@@ -86,21 +87,11 @@ export class ChatView {
     const label = document.createElement('span');
     label.className = 'version';
     label.textContent = `${at + 1} / ${n}`;
-    const prev = this.#button('prev-version', '‹', 'Show the previous version', () => this.actions.onSwitch?.(i, at - 1));
-    const next = this.#button('next-version', '›', 'Show the next version', () => this.actions.onSwitch?.(i, at + 1));
+    const prev = button('prev-version', '‹', 'Show the previous version', () => this.actions.onSwitch?.(i, at - 1));
+    const next = button('next-version', '›', 'Show the next version', () => this.actions.onSwitch?.(i, at + 1));
     prev.disabled = at === 0;
     next.disabled = at === n - 1;
     tools.append(prev, label, next);
-  }
-
-  #button(className, text, label, onClick) {
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.className = className;
-    b.textContent = text;
-    b.setAttribute('aria-label', label);
-    b.addEventListener('click', onClick);
-    return b;
   }
 
   update(el, text) {
@@ -117,7 +108,7 @@ export class ChatView {
     tools.className = 'tools';
     tools.append(this.#copyButton(text));
     if (i !== undefined) {
-      tools.append(this.#button('regenerate', 'Regenerate', 'Answer this again (this answer is kept as a version)',
+      tools.append(button('regenerate', 'Regenerate', 'Answer this again (this answer is kept as a version)',
         () => this.actions.onRegenerate?.(i)));
       this.#versions(tools, i, message);
     }
@@ -141,7 +132,7 @@ export class ChatView {
   }
 
   #copyButton(text) {
-    const copy = this.#button('copy', 'Copy', 'Copy this answer', async () => {
+    const copy = button('copy', 'Copy', 'Copy this answer', async () => {
       try {
         await navigator.clipboard.writeText(text);
         copy.textContent = 'Copied';

@@ -2,6 +2,7 @@
 // text, rename and delete (with a few seconds to undo), export and import.
 
 import { matches } from './conversation_io.js';
+import { button } from './dom.js';
 
 const UNDO_MS = 8000;
 
@@ -86,14 +87,4 @@ export class ConversationList {
     li.append(open, rename, remove);
     return li;
   }
-}
-
-function button(className, text, label, onClick) {
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.className = className;
-  b.textContent = text;
-  b.setAttribute('aria-label', label);
-  b.addEventListener('click', onClick);
-  return b;
 }

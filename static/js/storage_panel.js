@@ -4,6 +4,7 @@
 
 import { forgetStoredModel, storedModels } from '/webgpu/shards.js';
 import { Collections } from '/webgpu/collections.js';
+import { button } from './dom.js';
 
 const KNOWN_KEY = 'inpage.models.known'; // {id: last used, ms} of models this browser has stored
 
@@ -75,11 +76,7 @@ export class StoragePanel {
     const text = document.createElement('span');
     const when = lastUsed ? `last used ${new Date(lastUsed).toLocaleString()}` : 'not used here yet';
     text.textContent = `${this.names.get(m.id) ?? m.id} · ${formatBytes(m.bytes)} · ${when}`;
-    const remove = document.createElement('button');
-    remove.type = 'button';
-    remove.textContent = 'Delete';
-    remove.setAttribute('aria-label', `Delete ${m.id} from this browser`);
-    remove.addEventListener('click', async () => {
+    const remove = button('delete', 'Delete', `Delete ${m.id} from this browser`, async () => {
       if (!confirm(`Delete ${this.names.get(m.id) ?? m.id} (${formatBytes(m.bytes)}) from this browser? It downloads again when you next use it.`)) return;
       try {
         await forgetStoredModel(m.id);

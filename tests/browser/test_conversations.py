@@ -228,6 +228,14 @@ def test_regenerate_and_edit_make_versions_and_keep_the_old_ones(page, live_serv
     assert [m["role"] for m in stored["messages"]] == ["user", "assistant", "user", "assistant"]
 
 
+def chat_with_system_prompt(page, system, text):
+    page.fill("#system-prompt", system)
+    page.dispatch_event("#system-prompt", "change")
+    page.fill("#prompt", text)
+    page.click("#send")
+    page.locator(".msg.assistant[data-state=done]").wait_for()
+
+
 def test_each_chat_keeps_its_system_prompt_and_sampling_settings_with_presets(page, live_server):
     assert open_app(page, live_server.url) == "ready"
     page.click("details.settings summary")
@@ -238,21 +246,12 @@ def test_each_chat_keeps_its_system_prompt_and_sampling_settings_with_presets(pa
     assert page.input_value("#preset") == "custom"
     page.select_option("#preset", "precise")
     assert (page.input_value("#temperature"), page.input_value("#top-p")) == ("0.2", "0.9")
-    page.fill("#system-prompt", "Answer in one word.")
-    page.dispatch_event("#system-prompt", "change")
     page.fill("#max-tokens", "8")
     page.dispatch_event("#max-tokens", "change")
-    page.fill("#prompt", "Name a colour.")
-    page.click("#send")
-    page.locator(".msg.assistant[data-state=done]").wait_for()
-
+    chat_with_system_prompt(page, "Answer in one word.", "Name a colour.")
     page.click("#new-chat")
     page.select_option("#preset", "creative")
-    page.fill("#system-prompt", "")
-    page.dispatch_event("#system-prompt", "change")
-    page.fill("#prompt", "Name a fruit.")
-    page.click("#send")
-    page.locator(".msg.assistant[data-state=done]").wait_for()
+    chat_with_system_prompt(page, "", "Name a fruit.")
 
     page.click("#conversation-list li:has-text('Name a colour.') button.open")
     page.locator(".msg.user:has-text('Name a colour.')").wait_for()
