@@ -32,6 +32,7 @@ def test_after_one_visit_the_app_opens_and_chats_with_no_host(context, page, hos
     assert open_app(page, server.url) == "ready"
     assert page.evaluate(CONTROLLED)
     ask(page, "Name a colour.", max_tokens=8)
+    catalog = page.evaluate("async () => (await fetch('/api/models')).json()")
     server.close()
     context.set_offline(True)
 
@@ -50,7 +51,8 @@ def test_after_one_visit_the_app_opens_and_chats_with_no_host(context, page, hos
     [shell_cache] = [name for name in caches if name.startswith("inpage-shell-")]
     assert shell_cache == f"inpage-shell-{shell['version']}"
     assert sorted(caches[shell_cache]) == sorted(shell["urls"])
-    assert sorted(caches["inpage-data-v1"]) == ["/api/models", "/api/models/smollm2-135m/manifest.json"]
+    assert sorted(caches["inpage-data-v1"]) == sorted(
+        ["/api/models"] + [f"/api/models/{m['id']}/manifest.json" for m in catalog["models"]])
     # Shards are kept once, by the page's own verified store, not by the service worker.
     holding_shards = [name for name, urls in caches.items() if any(u.startswith("/models/") for u in urls)]
     assert len(holding_shards) == 1 and holding_shards[0] not in (shell_cache, "inpage-data-v1")
