@@ -33,12 +33,9 @@ async function withModelLock(modelId, onWait, run) {
   const locks = globalThis.navigator?.locks;
   if (!locks) return run();
   const name = `inpage-model:${modelId}`;
-  let result;
-  const got = await locks.request(name, { ifAvailable: true }, async (lock) => {
-    if (lock) result = await run();
-    return Boolean(lock);
-  });
-  if (got) return result;
+  const busy = Symbol('busy');
+  const result = await locks.request(name, { ifAvailable: true }, (lock) => (lock ? run() : busy));
+  if (result !== busy) return result;
   onWait();
   return locks.request(name, run);
 }

@@ -1,9 +1,10 @@
 // The user's conversations, in this browser's IndexedDB. A write counts once its transaction has
 // committed; other tabs of the app hear of it on a BroadcastChannel and re-read what changed.
 //
-// A conversation: {id, title, created, updated, model, system, settings: {temperature, max_tokens},
-// messages: [{role, content, usage?, finish_reason?, sources?, partial?}]}. `partial` marks an
-// answer still being written (or cut off by a closed tab).
+// A conversation: {id, title, created, updated, model, system, settings: {temperature, top_p,
+// max_tokens}, messages: [{role, content, usage?, finish_reason?, sources?, partial?, branches?,
+// version?}]}. `partial` marks an answer still being written (or cut off by a closed tab);
+// `branches` holds the other versions of the conversation from that message on.
 
 const DB_NAME = 'inpage';
 const DB_VERSION = 1;
@@ -25,10 +26,7 @@ export class ConversationDB {
   static open() {
     return new Promise((resolve, reject) => {
       const req = indexedDB.open(DB_NAME, DB_VERSION);
-      req.onupgradeneeded = () => {
-        const store = req.result.createObjectStore(STORE, { keyPath: 'id' });
-        store.createIndex('updated', 'updated');
-      };
+      req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: 'id' });
       req.onsuccess = () => resolve(new ConversationDB(req.result));
       req.onerror = () => reject(new Error(`this browser's IndexedDB could not be opened (${req.error?.name}): conversations cannot be kept; check that site data is allowed`));
       req.onblocked = () => reject(new Error('another tab holds an older version of inpage open: close it and reload'));

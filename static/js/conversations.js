@@ -14,7 +14,6 @@ export class Conversations {
     this.onError = onError;
     this.all = [];
     this.current = blank({});
-    this.answering = false;
     this.saving = Promise.resolve();
     this.timer = null;
     db.onChange(async (change) => {
@@ -78,13 +77,18 @@ export class Conversations {
 
   /** Shows version j (0-based) of the conversation from index i on. */
   async switchVersion(i, j) {
-    const messages = this.current.messages;
     const all = this.#versions(i);
-    const chosen = all[j];
-    if (!chosen) return;
-    messages.splice(i, messages.length - i, ...chosen);
-    Object.assign(chosen[0], { branches: all.filter((_, k) => k !== j), version: j });
+    if (!all[j]) return;
+    this.#place(i, all, j);
     await this.saveNow();
+  }
+
+  // Version j of `all` becomes the conversation from index i on; its first message keeps the others.
+  #place(i, all, j) {
+    const chosen = all[j];
+    this.current.messages.splice(i, Infinity, ...chosen);
+    const others = all.filter((_, k) => k !== j);
+    if (others.length) Object.assign(chosen[0], { branches: others, version: j });
   }
 
   /** Every version of the conversation from index i on (each an array of messages), in order. */
@@ -111,7 +115,6 @@ export class Conversations {
   startAnswer(versions = {}) {
     const m = { role: 'assistant', content: '', partial: true, ...versions };
     this.current.messages.push(m);
-    this.answering = true;
     return m;
   }
 
@@ -124,19 +127,13 @@ export class Conversations {
   async finish(message, fields) {
     Object.assign(message, fields);
     delete message.partial;
-    this.answering = false;
     if (!message.content) {
       // Nothing was written: drop the empty answer, and if it was a new version, show the last one.
       const messages = this.current.messages;
       const i = messages.indexOf(message);
-      messages.splice(i, 1);
       const { branches } = message;
-      if (branches?.length) {
-        const last = branches[branches.length - 1];
-        messages.splice(i, messages.length - i, ...last);
-        Object.assign(last[0], { branches: branches.slice(0, -1), version: branches.length - 1 });
-        if (!last[0].branches.length) { delete last[0].branches; delete last[0].version; }
-      }
+      if (branches?.length) this.#place(i, branches, branches.length - 1);
+      else messages.splice(i, 1);
     }
     await this.saveNow();
   }
@@ -148,7 +145,7 @@ export class Conversations {
     return c.system ? [{ role: 'system', content: c.system }, ...turns] : turns;
   }
 
-  /** Per-conversation settings: system prompt, temperature, max_tokens. */
+  /** Per-conversation settings: system prompt, temperature, top_p, max_tokens. */
   async configure({ system, settings }) {
     const c = this.current;
     if (system !== undefined) c.system = system;
@@ -220,7 +217,8 @@ export class Conversations {
     c.updated = Date.now();
     const done = this.saving.catch(() => {}).then(() => this.db.put(c));
     this.saving = done;
-    return done.then(() => this.refresh());
+    // The list follows without reading every conversation back: this one is now the newest.
+    return done.then(() => { this.all = [c, ...this.all.filter((x) => x.id !== c.id)]; });
   }
 }
 

@@ -3,8 +3,8 @@
 //
 // A new version installs in the background; the tab open meanwhile says so and may reload into it.
 // On the next load, if this is the only inpage tab, it takes over at once (one extra reload, then a
-// notice); with other tabs open it waits, and the notice offers to update every tab now. A tab that sees another take over reloads once its
-// answer, if any, has ended.
+// notice); with other tabs open it waits, and the notice offers to update every tab now. A tab
+// that sees another take over reloads once its answer, if any, has ended.
 
 const UPDATED_KEY = 'inpage.updated';
 
