@@ -26,3 +26,14 @@ def manifest(model_id):
         return jsonify(store_of(current_app).manifest(model_id))
     except ModelError:
         abort(404)
+
+
+@bp.route("/v1/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+def openai_endpoint(rest):
+    """The OpenAI-compatible endpoint is answered in the browser, by the page's service worker and
+    an open inpage tab; a request that reaches the host came from outside such a page."""
+    message = ("inpage answers /v1/ inside your browser: call it from a page of this origin that the inpage "
+               "service worker controls (open the app once), e.g. with the openai SDK and baseURL '/v1'. "
+               "The host runs no model and never sees these requests.")
+    return jsonify(error={"message": message, "type": "service_unavailable", "param": None,
+                          "code": "answered_in_browser"}), 503

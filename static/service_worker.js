@@ -7,6 +7,7 @@
 // The catalog and manifests go to the network first and fall back to the last copy seen.
 
 const SHELL = null; // the host writes the shell here
+importScripts('/static/api_route.js'); // the OpenAI-compatible endpoint (/v1/), answered by a tab
 const SHELL_CACHE = `inpage-shell-${SHELL.version}`;
 const DATA_CACHE = 'inpage-data-v1';
 const SHELL_URLS = new Set(SHELL.urls);
@@ -54,6 +55,7 @@ self.addEventListener('message', (event) => {
 
 self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
+  if (isApiRequest(url)) return event.respondWith(apiRespond(event));
   if (event.request.method !== 'GET' || url.origin !== self.location.origin) return;
   if (event.request.mode === 'navigate' && url.pathname === '/') return event.respondWith(fromShell('/'));
   if (SHELL_URLS.has(url.pathname) && !url.search) return event.respondWith(fromShell(event.request));

@@ -21,11 +21,14 @@ export function createChatTemplate(metadata, tokenizer) {
   const text = (id) => (id === null ? '' : tokenizer.tokens[id]);
   const bos = text(tokenizer.bos_id);
   const eos = text(tokenizer.eos_id);
-  /** messages: [{role, content}] -> prompt text, ready for tokenizer.encode(). */
-  return (messages, { add_generation_prompt = true } = {}) => {
-    let out = template.render({ messages, add_generation_prompt, bos_token: bos, eos_token: eos });
+  /** messages: [{role, content}] -> prompt text, ready for tokenizer.encode(). tools: OpenAI's, for a template that renders them. */
+  const render = (messages, { add_generation_prompt = true, tools } = {}) => {
+    let out = template.render({ messages, add_generation_prompt, bos_token: bos, eos_token: eos, ...(tools ? { tools } : {}) });
     // The tokenizer adds BOS itself when the model asks for it; do not add it twice.
     if (tokenizer.add_bos && bos && out.startsWith(bos)) out = out.slice(bos.length);
     return out;
   };
+  // A template that writes the tools and past calls itself, in the <tool_call> format (Qwen's, Hermes').
+  render.renders_tools = /\btools\b/.test(source) && source.includes('<tool_call>');
+  return render;
 }

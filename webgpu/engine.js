@@ -10,6 +10,8 @@
 // OpenAI-shaped chunks, and the timing of each reply. A backend only turns messages into text pieces.
 
 import { DeviceLostError, DownloadError, RequestError } from './errors.js';
+import { checkResponseFormat } from './response_format.js';
+import { ToolCallStream, checkTools, promptMessages, toolGrammar, toolsPrompt } from './tool_calls.js';
 import { readGGUF } from './gguf.js';
 import { describeEncoder, encoderWindow } from './encoder_model.js';
 import { describeModel } from './model.js';
@@ -163,7 +165,7 @@ async function loadBackend(name, blobs, options) {
 }
 
 export class Engine {
-  #busy = false;
+  #turn = Promise.resolve(); // replies are generated one at a time, in the order they were asked for
 
   #embedding = Promise.resolve(); // embedding requests run one at a time, in order
 
@@ -242,14 +244,15 @@ export class Engine {
     if (this.task === 'embedding') {
       throw new RequestError(`${this.manifest.id} is an embedding model: use engine.embeddings.create, or load a chat model to chat.`);
     }
-    const req = checkRequest(request);
+    const req = checkRequest(request, { renders_tools: this.backend.info?.renders_tools === true });
     const stream = this.#stream(req);
     return req.stream ? stream : collect(stream);
   }
 
   async *#stream(req) {
-    if (this.#busy) throw new RequestError('A reply is already being generated; stop it before asking again.');
-    this.#busy = true;
+    const before = this.#turn;
+    let release;
+    this.#turn = new Promise((resolve) => { release = resolve; });
     const id = `chatcmpl-${crypto.randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     const chunk = (delta, finish_reason = null, usage = undefined) => ({
@@ -257,7 +260,9 @@ export class Engine {
       choices: [{ index: 0, delta, finish_reason }], ...(usage ? { usage } : {}),
     });
     const stop = new StopMatcher(req.stop);
-    const t0 = performance.now();
+    const calls = req.tool_calls ? new ToolCallStream() : null;
+    const deltas = (text) => (calls ? calls.push(text) : text ? [{ content: text }] : []);
+    let t0 = performance.now();
     let t_first = null;
     let t_last = null;
     let n_pieces = 0;
@@ -265,8 +270,10 @@ export class Engine {
     let end = { finish_reason: 'stop' };
     let role_sent = false;
     try {
+      await before;
+      t0 = performance.now(); // the time to first token leaves out the wait for earlier replies
       if (this.#fallback) await this.#fallback;
-      for await (const piece of this.#generate(req)) {
+      for await (const piece of req.signal?.aborted ? [{ done: true, finish_reason: 'abort' }] : this.#generate(req)) {
         if (piece.done) {
           end = piece;
           break;
@@ -277,15 +284,16 @@ export class Engine {
           n_first = piece.n ?? 1;
         }
         n_pieces += piece.n ?? 1; // a backend may deliver several tokens in one piece
-        const text = stop.push(piece.text);
-        if (text) {
-          yield chunk(role_sent ? { content: text } : { role: 'assistant', content: text });
+        for (const delta of deltas(stop.push(piece.text))) {
+          yield chunk(role_sent ? delta : { role: 'assistant', ...delta });
           role_sent = true;
         }
         if (stop.stopped) break; // leaving the loop ends the backend's generator, which stops it
       }
-      const rest = stop.flush();
-      if (rest) yield chunk({ content: rest });
+      for (const delta of [...deltas(stop.flush()), ...(calls ? calls.end() : [])]) {
+        yield chunk(role_sent ? delta : { role: 'assistant', ...delta });
+        role_sent = true;
+      }
       const completion_tokens = end.completion_tokens ?? n_pieces;
       const prompt_tokens = end.prompt_tokens ?? 0;
       const cached_prompt_tokens = end.cached_prompt_tokens ?? 0;
@@ -306,11 +314,14 @@ export class Engine {
           simd: this.info.simd,
           // WebGPU: dispatches, submits and bytes read back per decode step (deterministic).
           ...(end.device ? { device: end.device } : {}),
+          // Constrained output: tokens checked, full masks computed, and their time.
+          ...(end.grammar ? { grammar: end.grammar } : {}),
         },
       };
-      yield chunk({}, stop.stopped ? 'stop' : end.finish_reason, usage);
+      const finish_reason = calls?.calls.length ? 'tool_calls' : stop.stopped ? 'stop' : end.finish_reason;
+      yield chunk({}, finish_reason, usage);
     } finally {
-      this.#busy = false;
+      release();
     }
   }
 
@@ -326,15 +337,14 @@ export class Engine {
   }
 }
 
-function checkRequest(r) {
+const ROLES = ['system', 'developer', 'user', 'assistant', 'tool'];
+
+/** An OpenAI chat request, checked, with its prompt messages and grammar worked out. */
+function checkRequest(r, { renders_tools = false } = {}) {
   if (!r || !Array.isArray(r.messages) || r.messages.length === 0) {
     throw new RequestError('chat.completions.create needs a non-empty messages array.');
   }
-  for (const m of r.messages) {
-    if (!m || !['system', 'user', 'assistant'].includes(m.role) || typeof m.content !== 'string') {
-      throw new RequestError('Each message needs a role (system, user or assistant) and string content.');
-    }
-  }
+  const messages = r.messages.map(checkMessage);
   const num = (v, name, lo, hi, dflt) => {
     if (v === undefined || v === null) return dflt;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) {
@@ -342,18 +352,62 @@ function checkRequest(r) {
     }
     return v;
   };
+  if (r.n !== undefined && r.n !== null && r.n !== 1) throw new RequestError('n must be 1: the page generates one choice per request.');
   const stop = r.stop === undefined || r.stop === null ? [] : Array.isArray(r.stop) ? r.stop : [r.stop];
+  const format = checkResponseFormat(r.response_format);
+  const tools = checkTools(r.tools, r.tool_choice);
+  const use_tools = tools.choice !== 'none';
+  const extra_system = [];
+  if (use_tools && !renders_tools) extra_system.push(toolsPrompt(tools.tools));
+  if (format.instruction) extra_system.push(format.instruction);
+  let grammar = format.grammar;
+  let grammar_trigger = null;
+  if (use_tools) {
+    ({ grammar, trigger: grammar_trigger } = toolGrammar(tools, { content_schema: format.schema, parallel: r.parallel_tool_calls === true }));
+  }
+  const max_tokens = r.max_completion_tokens ?? r.max_tokens;
   return {
-    messages: r.messages.map(({ role, content }) => ({ role, content })),
+    messages: promptMessages(messages, { native: use_tools && renders_tools, extra_system }),
+    ...(use_tools && renders_tools ? { tools: tools.tools } : {}),
     stream: r.stream === true,
-    max_tokens: Math.floor(num(r.max_tokens, 'max_tokens', 1, 1 << 20, 512)),
+    max_tokens: Math.floor(num(max_tokens, 'max_tokens', 1, 1 << 20, 512)),
     temperature: num(r.temperature, 'temperature', 0, 2, 0.7),
     top_p: num(r.top_p, 'top_p', 0, 1, 0.95),
-    seed: r.seed === undefined ? undefined : Math.floor(num(r.seed, 'seed', 0, 2 ** 31 - 1)),
+    seed: r.seed === undefined || r.seed === null ? undefined : Math.floor(num(r.seed, 'seed', 0, 2 ** 31 - 1)),
     stop,
     // Reuse the KV cache for the prefix this prompt shares with the last one (false: prefill it all).
     cache_prompt: r.cache_prompt !== false,
+    grammar,
+    grammar_trigger,
+    // The reply is read for tool calls.
+    ...(use_tools ? { tool_calls: true } : {}),
     signal: r.signal,
+  };
+}
+
+// One message: role and content as OpenAI has them (content parts of type text are joined).
+function checkMessage(m, i) {
+  if (!m || !ROLES.includes(m.role)) throw new RequestError(`messages[${i}] needs a role: system, user, assistant or tool.`);
+  let { content } = m;
+  if (Array.isArray(content)) {
+    if (!content.every((p) => p?.type === 'text' && typeof p.text === 'string')) {
+      throw new RequestError(`messages[${i}].content has a part that is not text; this model reads text only.`);
+    }
+    content = content.map((p) => p.text).join('\n');
+  }
+  const calls = m.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length ? m.tool_calls : null;
+  if (typeof content !== 'string' && !(calls && (content === null || content === undefined))) {
+    throw new RequestError(`messages[${i}] needs string content (an assistant message with tool_calls may have none).`);
+  }
+  if (calls && !calls.every((c) => c?.type === 'function' && typeof c.function?.name === 'string')) {
+    throw new RequestError(`messages[${i}].tool_calls must be [{id, type: "function", function: {name, arguments}}].`);
+  }
+  if (m.role === 'tool' && typeof m.tool_call_id !== 'string') throw new RequestError(`messages[${i}] (a tool result) needs its tool_call_id.`);
+  return {
+    role: m.role === 'developer' ? 'system' : m.role,
+    content: content ?? null,
+    ...(calls ? { tool_calls: calls } : {}),
+    ...(m.role === 'tool' ? { tool_call_id: m.tool_call_id } : {}),
   };
 }
 
@@ -365,16 +419,24 @@ function base64(v) {
   return btoa(s);
 }
 
-async function collect(stream) {
-  let content = '';
+/** A whole chat.completion from a stream of chunks (what stream: false returns). */
+export async function collect(stream) {
+  let content = null;
+  const calls = [];
   let last = null;
   for await (const c of stream) {
-    content += c.choices[0].delta.content ?? '';
+    const { delta } = c.choices[0];
+    if (delta.content) content = (content ?? '') + delta.content;
+    for (const t of delta.tool_calls ?? []) {
+      const call = (calls[t.index] ??= { id: t.id, type: 'function', function: { name: t.function.name, arguments: '' } });
+      call.function.arguments += t.function.arguments ?? '';
+    }
     last = c;
   }
+  const message = { role: 'assistant', content: content ?? (calls.length ? null : ''), ...(calls.length ? { tool_calls: calls } : {}) };
   return {
     id: last.id, object: 'chat.completion', created: last.created, model: last.model,
-    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: last.choices[0].finish_reason }],
+    choices: [{ index: 0, message, finish_reason: last.choices[0].finish_reason }],
     usage: last.usage,
   };
 }

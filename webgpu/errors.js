@@ -19,6 +19,12 @@ export class ModelLoadError extends EngineError {}
 /** A request the engine cannot serve (bad parameters, prompt too long). */
 export class RequestError extends EngineError {}
 
+/** A JSON schema asks for something constrained output cannot guarantee; the message names it. */
+export class UnsupportedSchemaError extends RequestError {}
+
+/** A request names a model the host does not have. */
+export class ModelNotFoundError extends RequestError {}
+
 /** The engine failed while running (a kernel, the backend): not the request's fault. */
 export class BackendError extends EngineError {}
 

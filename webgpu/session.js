@@ -9,6 +9,7 @@ import { KVCache } from './kv_cache.js';
 import { describeModel, readRopeFreqs } from './model.js';
 import { N_BATCH } from './ops_contract.js';
 import { Sampler, argmax } from './sampler.js';
+import { TokenConstraint } from './token_mask.js';
 import { Detokenizer, createTokenizer } from './tokenizer.js';
 
 // Each backend's loader: (blobs, gguf, model, options) -> {ops, weights, info, release}.
@@ -39,7 +40,7 @@ export async function createSession(blobs, { backend, n_ctx, n_threads = 1, gpu,
     { n_ctx, n_batch: N_BATCH, n_threads, gpu, onDeviceLost, limits, activation_bits, kv_type });
   const transformer = new Transformer(model.config, weights, ops, { n_ctx, n_batch: N_BATCH });
   return new Session({ transformer, tokenizer, template, config: model.config, release, loseDevice,
-    info: { ...info, backend, n_ctx, arch: model.config.arch, reason: model.support.reason } });
+    info: { ...info, backend, n_ctx, arch: model.config.arch, reason: model.support.reason, renders_tools: template.renders_tools } });
 }
 
 export class Session {
@@ -55,9 +56,9 @@ export class Session {
     this.loseDevice = loseDevice;
   }
 
-  /** The chat prompt for messages, as text and as tokens. */
-  renderPrompt(messages) {
-    const text = this.template(messages, { add_generation_prompt: true });
+  /** The chat prompt for messages (and tools, when the template renders them), as text and as tokens. */
+  renderPrompt(messages, tools) {
+    const text = this.template(messages, { add_generation_prompt: true, tools });
     return { text, tokens: this.tokenizer.encode(text) };
   }
 
@@ -77,22 +78,31 @@ export class Session {
   /**
    * Generate a reply to messages. Yields {type: 'prefilled', prompt_tokens, cached_prompt_tokens},
    * then {type: 'token', text} per token, then {type: 'done', finish_reason, ...usage}.
+   * params.grammar (webgpu/grammar.js's data): every token is one the grammar allows, and the reply
+   * ends when the grammar is complete. With params.grammar_trigger, the grammar starts only after
+   * the reply has written that text (a tool call's opening tag).
    * aborted(): polled after every token.
    */
   async *generate(messages, params, aborted = () => false) {
     const { tokenizer, kv } = this;
-    const { tokens } = this.renderPrompt(messages);
+    const { tokens } = this.renderPrompt(messages, params.tools);
     if (tokens.length >= kv.n_ctx) {
       throw new RangeError(`The conversation is ${tokens.length} tokens, more than this model's ${kv.n_ctx}-token context. Start a new chat.`);
     }
     const cached = params.cache_prompt === false ? 0 : kv.reusable(tokens);
     const sampler = new Sampler(params);
+    const constraint = params.grammar ? new TokenConstraint(params.grammar, tokenizer) : null;
+    const trigger = params.grammar_trigger ?? null;
+    let constrained = constraint !== null && trigger === null;
+    let text_so_far = '';
     const ops = this.transformer.backend;
     const V = this.config.vocab_size;
     const history = tokens.slice();
     // Greedy sampling with no penalties needs only the arg-max, and a backend that samples on the
     // device takes the sampler's plan: either way a GPU reads back one id instead of the row.
+    // A grammar needs the whole row.
     const wantNext = () => {
+      if (constrained) return 'logits';
       if (sampler.isGreedy) return 'argmax';
       const plan = ops.sample ? sampler.devicePlan(history, V, ops.sampleLimits) : null;
       return plan ? { sample: plan } : 'logits';
@@ -106,12 +116,26 @@ export class Session {
     let finish_reason = 'stop';
     let n_gen = 0;
     for (;;) {
-      const next = want === 'logits' ? sampler.sample(out.subarray(out.length - V), history) : out[out.length - 1];
+      let next;
+      if (constrained) next = constraint.sample(sampler, out.subarray(out.length - V), history, Math.min(params.max_tokens - n_gen, kv.n_ctx - kv.n_past));
+      else next = want === 'logits' ? sampler.sample(out.subarray(out.length - V), history) : out[out.length - 1];
       if (tokenizer.isEog(next)) break;
+      if (constrained) constraint.accept(next);
       const text = detok.push(next);
       yield { type: 'token', text };
       history.push(next);
-      if (++n_gen >= params.max_tokens || kv.n_past >= kv.n_ctx) {
+      if (constraint && !constrained) {
+        text_so_far += text;
+        const at = text_so_far.indexOf(trigger);
+        if (at !== -1) {
+          constrained = true;
+          // What this token wrote after the trigger is the grammar's first text.
+          constraint.acceptText(text_so_far.slice(at + trigger.length).trimStart());
+        }
+      }
+      n_gen++;
+      if (constrained && constraint.done) break;
+      if (n_gen >= params.max_tokens || kv.n_past >= kv.n_ctx) {
         finish_reason = 'length';
         break;
       }
@@ -126,6 +150,7 @@ export class Session {
     const rest = detok.flush();
     if (rest) yield { type: 'token', text: rest, n: 0 };
     yield { type: 'done', finish_reason, prompt_tokens: tokens.length, cached_prompt_tokens: cached, completion_tokens: n_gen,
+      ...(constraint ? { grammar: constraint.stats } : {}),
       ...(stats0 ? { device: perStep(stats0, ops.stats()) } : {}) };
   }
 

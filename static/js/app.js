@@ -3,6 +3,7 @@
 
 import { createEngine, fetchCatalog } from '/webgpu/engine.js';
 import { passagesPrompt } from '/webgpu/library.js';
+import { ApiHost } from './api_host.js';
 import { Banners } from './banners.js';
 import { StorageFullError } from './conversation_db.js';
 import { ConversationList } from './conversation_list.js';
@@ -26,7 +27,14 @@ const ui = {
 const prefs = new Prefs(localStorage);
 const view = new ChatView($('messages'), { onEdit: editAndResend, onRegenerate: regenerate, onSwitch: switchVersion });
 const banners = new Banners($('banners'));
-const state = { engine: null, loading: null, reply: null, persistAsked: false, library: null, chats: null, queued: null };
+const state = { engine: null, loading: null, ready: null, reply: null, persistAsked: false, library: null, chats: null, queued: null };
+// The page's OpenAI-compatible endpoint (/v1/, static/api_route.js) answers with this tab's engines.
+const api = new ApiHost({ chat: () => ({ engine: state.engine, model: state.loading, ready: state.ready }),
+  onRequest: () => {
+    const link = document.getElementById('api-link');
+    link.textContent = `API · ${api.log.length}`;
+    link.title = `This tab has answered ${api.log.length} request${api.log.length === 1 ? '' : 's'} to the page's OpenAI-compatible endpoint (/v1/). Open the example page.`;
+  } });
 const list = new ConversationList({
   search: $('conversation-search'), list: $('conversation-list'), undo: $('conversation-undo'),
   exportJson: $('export-json'), exportMarkdown: $('export-markdown'), exportAllJson: $('export-all-json'),
@@ -41,7 +49,7 @@ const list = new ConversationList({
 });
 
 // For people (and tests) who want the OpenAI-shaped API from the devtools console.
-window.inpage = { get engine() { return state.engine; }, get library() { return state.library; },
+window.inpage = { get engine() { return state.engine; }, get library() { return state.library; }, api,
   get conversations() { return state.chats; } };
 
 main();
@@ -50,6 +58,7 @@ async function main() {
   restorePrefs();
   wire();
   registerShell({ notice, onOffline: showOffline, idle: () => state.reply?.done ?? Promise.resolve() });
+  api.start();
   try {
     // The chat an older version kept in localStorage opens as it did there.
     const onMigrated = (c) => prefs.set('current', c.id);
@@ -68,6 +77,7 @@ async function main() {
   let catalog;
   try {
     catalog = await fetchCatalog();
+    api.catalog = catalog;
   } catch (e) {
     return fail(e);
   }
@@ -303,6 +313,8 @@ async function loadModel(modelId) {
   ui.phase.textContent = `Preparing ${ui.picker.selectedOptions[0]?.textContent ?? modelId}: reading its header`;
   ui.progress.value = 0;
   const loading = (state.loading = modelId);
+  let loaded;
+  state.ready = new Promise((resolve) => { loaded = resolve; });
   try {
     const engine = await createEngine({ model: modelId, backend: requestedBackend(), onProgress: showProgress,
       onBackendChange: (info) => {
@@ -326,6 +338,7 @@ async function loadModel(modelId) {
     fail(e);
   } finally {
     ui.loader.hidden = true;
+    loaded();
   }
 }
 

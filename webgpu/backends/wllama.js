@@ -48,7 +48,10 @@ export class WllamaBackend {
   }
 
   /** Yields {text} per generated token, then {done, finish_reason, prompt_tokens, cached_prompt_tokens, completion_tokens}. */
-  async *generate({ messages, max_tokens, temperature, top_p, seed, cache_prompt, signal }) {
+  async *generate({ messages, max_tokens, temperature, top_p, seed, cache_prompt, grammar, signal }) {
+    if (grammar) {
+      throw new RequestError('Structured output and tool calls need our own engine (WASM or WebGPU); this model runs on llama.cpp (wllama), which the page does not constrain. Pick another backend or model.');
+    }
     const ctrl = new AbortController();
     const abort = () => ctrl.abort();
     signal?.addEventListener('abort', abort, { once: true });

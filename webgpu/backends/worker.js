@@ -55,7 +55,7 @@ class WorkerBackend {
   }
 
   /** Yields {text, n} for every n generated tokens, then {done, finish_reason, prompt_tokens, cached_prompt_tokens, completion_tokens}. */
-  async *generate({ messages, max_tokens, temperature, top_p, seed, cache_prompt, signal }) {
+  async *generate({ messages, max_tokens, temperature, top_p, seed, cache_prompt, grammar, grammar_trigger, tools, signal }) {
     const id = this.next_id++;
     const queue = [];
     let wake = null;
@@ -67,7 +67,7 @@ class WorkerBackend {
     signal?.addEventListener('abort', abort, { once: true });
     let finished = false;
     try {
-      this.worker.postMessage({ type: 'generate', id, messages, params: { max_tokens, temperature, top_p, seed, cache_prompt } });
+      this.worker.postMessage({ type: 'generate', id, messages, params: { max_tokens, temperature, top_p, seed, cache_prompt, grammar, grammar_trigger, tools } });
       for (;;) {
         if (queue.length === 0) await new Promise((r) => (wake = r));
         wake = null;

@@ -29,3 +29,28 @@ export async function openModel(paths) {
   }
   return Promise.all(paths.map((p) => openAsBlob(p)));
 }
+
+/**
+ * The engine's OpenAI-shaped API (webgpu/engine.js) over a session in this process, as the page's
+ * worker backend gives it: for node tests and scripts of the whole request path.
+ */
+export async function createNodeEngine(paths, { backend = 'wasm', n_ctx = 1024 } = {}) {
+  const { createSession } = await import('../session.js');
+  const { Engine } = await import('../engine.js');
+  const gpu = backend === 'webgpu' ? await nodeGPU() : undefined;
+  const session = await createSession(await openModel(paths), { backend, n_ctx, gpu });
+  const impl = {
+    info: session.info,
+    threads: 1,
+    async *generate(req) {
+      for await (const ev of session.generate(req.messages, req, () => req.signal?.aborted === true)) {
+        if (ev.type === 'token') yield { text: ev.text, n: ev.n };
+        else if (ev.type === 'done') yield { done: true, ...ev };
+      }
+    },
+    async unload() {
+      session.release?.();
+    },
+  };
+  return new Engine({ id: paths.join(',') }, impl, { name: backend, reason: 'node', isolated: false }, { options: { task: 'chat' } });
+}
