@@ -30,8 +30,9 @@ HARNESS = "/webgpu/bench.js"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--suite", default="chat", choices=("chat", "embed", "search", "retrieval", "ingest"),
-                   help="chat: tokens/s per backend; embed: embedding chunks/s against ONNX Runtime; "
+    p.add_argument("--suite", default="chat", choices=("chat", "embed", "search", "retrieval", "ingest", "structured"),
+                   help="chat: tokens/s per backend; structured: decode tokens/s with a JSON schema or JSON "
+                        "object constraint against none; embed: embedding chunks/s against ONNX Runtime; "
                         "search: the vector store against zvec; retrieval: recall and MRR of the library's "
                         "chunkers and searches on the Python FAQ; ingest: seconds to add a 300-page PDF")
     p.add_argument("--model", default=None, help="model id (default: the catalog's default; embed: minilm-l6)")

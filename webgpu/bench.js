@@ -64,15 +64,20 @@ export async function tokenize({ model, text }) {
   return createTokenizer(metadata).encode(text, { add_special: false, parse_special: false });
 }
 
-/** One greedy generation of gen_tokens tokens, prompt prefilled from scratch; returns its figures. */
-export async function run({ messages, gen_tokens }) {
+/**
+ * One greedy generation of gen_tokens tokens, prompt prefilled from scratch; returns its figures.
+ * response_format: OpenAI's, for constrained output (the reply may end before gen_tokens).
+ */
+export async function run({ messages, gen_tokens, response_format }) {
   let last = null;
   let n_chunks = 0;
+  let text = '';
   const stream = await engine.chat.completions.create({
-    messages, stream: true, max_tokens: gen_tokens, temperature: 0, cache_prompt: false,
+    messages, stream: true, max_tokens: gen_tokens, temperature: 0, cache_prompt: false, response_format,
   });
   for await (const chunk of stream) {
     if (chunk.choices[0].delta.content) n_chunks++;
+    text += chunk.choices[0].delta.content ?? '';
     last = chunk;
   }
   const { usage } = last;
@@ -85,6 +90,8 @@ export async function run({ messages, gen_tokens }) {
     finish_reason: last.choices[0].finish_reason,
     n_chunks,
     device: usage.extra.device ?? null, // WebGPU: dispatches, submits and readback bytes per token
+    grammar: usage.extra.grammar ?? null, // constrained: tokens checked, full masks computed, their ms
+    text: response_format ? text : undefined,
   };
 }
 

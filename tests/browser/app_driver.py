@@ -82,8 +82,8 @@ def origin_of(url):
 
 
 def record_requests(context, origin):
-    """Every request of the context, as (url, headers, body); any to another origin is aborted and
-    listed in `foreign`. Returns (requests, foreign), filled as the page runs."""
+    """Every request of the context, as (url, headers, body, request); any to another origin is aborted
+    and listed in `foreign`. Returns (requests, foreign), filled as the page runs."""
     requests, foreign = [], []
 
     def guard(route):
@@ -94,7 +94,7 @@ def record_requests(context, origin):
             route.abort()
 
     context.route("**/*", guard)
-    context.on("request", lambda r: requests.append((r.url, r.all_headers(), r.post_data_buffer or b"")))
+    context.on("request", lambda r: requests.append((r.url, r.all_headers(), r.post_data_buffer or b"", r)))
     return requests, foreign
 
 

@@ -65,7 +65,7 @@ def test_documents_answer_questions_with_their_passages_and_nothing_leaves(page,
     assert "lighthouse.html" in page.inner_text("#library-docs")
 
     assert foreign == []
-    for url, headers, body in requests:
+    for url, headers, body, _ in requests:
         assert canary not in url and canary.encode() not in body
         assert all(canary not in v for v in headers.values())
     for method, path, query, headers, body in live_server.seen:

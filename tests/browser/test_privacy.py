@@ -1,6 +1,8 @@
 """(b) Privacy over a full journey: load, chat, reload, chat again, export and import the
-conversations, a second tab, and the app reloaded offline from its service worker."""
+conversations, a second tab, a request through the OpenAI SDK to the page's own /v1/ endpoint, and
+the app reloaded offline from its service worker."""
 import secrets
+from urllib.parse import urlsplit
 
 from .app_driver import CSP_TRAP, ask, open_app, origin_of, record_requests, wait_settled
 
@@ -38,6 +40,22 @@ def test_nothing_leaves_the_origin_and_the_prompt_never_reaches_the_host(page, h
     ask(page, f"One more time: {canary}?", max_tokens=8)
     other.locator(f"#conversation-list li:has-text('One more time: {canary}')").wait_for()
     violations += other.evaluate("() => window.__csp")
+    # The OpenAI SDK in a page of this origin: its request, canary and all, is answered in the browser.
+    caller = page.context.new_page()
+    caller.add_init_script(CSP_TRAP)
+    caller.goto(f"{live_server.url}/examples/openai")
+    answer = caller.evaluate("""async (canary) => {
+      const { default: OpenAI } = await import('/vendor/openai/index.mjs');
+      const client = new OpenAI({ baseURL: location.origin + '/v1', apiKey: 'inpage', dangerouslyAllowBrowser: true, maxRetries: 0 });
+      const r = await client.chat.completions.create({ messages: [{ role: 'user', content: `Repeat ${canary}` }], max_tokens: 4 });
+      return r.object;
+    }""", canary)
+    assert answer == "chat.completion"
+    violations += caller.evaluate("() => window.__csp")
+    in_browser = [r for url, _, _, r in requests if urlsplit(url).path.startswith("/v1/")]
+    assert sorted(r.method for r in in_browser) == ["GET", "POST"]  # the example page's list of models, and ours
+    assert all(r.response().from_service_worker for r in in_browser)  # answered in the browser, not by the network
+    caller.close()
     # Offline: the service worker serves the app; the chat goes on with the canary in it.
     page.evaluate("async () => { await navigator.serviceWorker.ready; }")
     seen_online = list(live_server.seen)
@@ -53,13 +71,16 @@ def test_nothing_leaves_the_origin_and_the_prompt_never_reaches_the_host(page, h
     assert canary in page.locator(".msg.user").first.inner_text()
 
     assert foreign == []
-    assert {origin_of(url) for url, _, _ in requests} == {live_server.url}
+    assert {origin_of(url) for url, *_ in requests} == {live_server.url}
     assert violations == [] and console_csp == []
-    for url, headers, body in requests:
+    for url, headers, body, r in requests:
+        if r in in_browser:
+            continue  # the SDK's request carries the canary, to the service worker of this tab's origin
         assert canary not in url
         assert all(canary not in k and canary not in v for k, v in headers.items())
         assert canary.encode() not in body
     assert live_server.seen, "the recording host saw no requests"
+    assert not [path for _, path, *_ in live_server.seen if path.startswith("/v1")]
     for method, path, query, headers, body in live_server.seen:
         assert method in ("GET", "HEAD")
         assert canary not in path and canary not in query
