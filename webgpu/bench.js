@@ -5,6 +5,7 @@
 import { createChatTemplate } from './chat_template.js';
 import { createEngine, fetchManifest } from './engine.js';
 import { readGGUF } from './gguf.js';
+import { checkResponseFormat } from './response_format.js';
 import { loadShards } from './shards.js';
 import { createTokenizer } from './tokenizer.js';
 
@@ -62,6 +63,11 @@ export async function tokenize({ model, text }) {
   const { blobs } = await loadShards(await fetchManifest(model));
   const { metadata } = await readGGUF(blobs);
   return createTokenizer(metadata).encode(text, { add_special: false, parse_special: false });
+}
+
+/** The system text the engine adds for a response_format (to give a free run the same prompt). */
+export function formatInstruction(response_format) {
+  return checkResponseFormat(response_format).instruction;
 }
 
 /**

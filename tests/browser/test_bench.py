@@ -57,3 +57,18 @@ def test_bench_runs_webgpu_on_a_software_adapter_and_counts_its_work_per_token(m
     assert r["per_token"] == {"dispatches_per_token": 8 * n_layers + 4, "submits_per_token": 1, "readback_bytes_per_token": 4}
     assert "244 dispatches, 1 submits and 4 bytes read back per decoded token" in printed
     print(printed)
+
+
+def test_the_structured_suite_compares_constrained_and_free_decoding(model_home, tmp_path, capsys):
+    out = tmp_path / "structured.json"
+    code = main(["--home", str(model_home), "bench", "--suite", "structured", "--runs", "1", "--gen-tokens", "96",
+                 "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    result = json.loads(out.read_text())
+    assert set(result["modes"]) == {"json_object", "json_schema"} and result["backend"] == "wasm"
+    for mode, m in result["modes"].items():
+        assert 0 < m["completion_tokens"]["median"] <= 96
+        assert m["grammar"]["steps"] >= m["completion_tokens"]["median"] - 1
+        assert math.isfinite(result["ratio_to_free"][mode]) and result["ratio_to_free"][mode] > 0
+    assert "json_schema" in printed and "ratio" in printed
