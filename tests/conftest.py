@@ -33,6 +33,11 @@ def app(store, tmp_path):
     (node_modules / "@wllama/wllama/esm/index.js").write_text("export const Wllama = 1;\n")
     (node_modules / "@wllama/wllama/esm/wasm/wllama.wasm").write_bytes(b"\0asm\1\0\0\0")
     (node_modules / "@wllama/wllama/package.json").write_text("{}")
+    (node_modules / "openai").mkdir()
+    (node_modules / "openai/index.mjs").write_text("export default class OpenAI {}\n")
+    (node_modules / "openai/package.json").write_text("{}")
+    (node_modules / "ajv/dist").mkdir(parents=True)
+    (node_modules / "ajv/dist/ajv.js").write_text("module.exports = 1;\n")
     return create_app({"INPAGE_HOME": store.home, "NODE_MODULES": str(node_modules), "TESTING": True})
 
 

@@ -42,6 +42,9 @@ def test_csp_is_the_documented_policy():
     ("GET", "/static/manifest.webmanifest", 200),
     ("GET", "/vendor/wllama/index.js", 200),
     ("GET", "/vendor/wllama/wllama.wasm", 200),
+    ("GET", "/vendor/openai/index.mjs", 200),
+    ("GET", "/examples/openai", 200),
+    ("POST", "/v1/chat/completions", 503),
     ("GET", "/nope", 404),
     ("GET", "/api/models/nope/manifest.json", 404),
     ("POST", "/", 405),
@@ -144,6 +147,9 @@ def test_an_empty_store_gives_an_empty_catalog(client):
     "/webgpu/%2fetc%2fpasswd",
     "/webgpu/engine.py",
     "/vendor/wllama/package.json",
+    "/vendor/openai/package.json",
+    "/vendor/openai/../ajv/dist/ajv.js",
+    "/vendor/openai/%2e%2e/ajv/dist/ajv.js",
     "/vendor/wllama/../../package.json",
     "/vendor/%2e%2e/package.json",
     "/vendor//etc/passwd",
@@ -153,6 +159,14 @@ def test_an_empty_store_gives_an_empty_catalog(client):
 def test_path_traversal_gets_404(client, tiny_model, path):
     response = client.get(path.format(sha=tiny_model["shards"][0]["sha256"]))
     assert response.status_code == 404, path
+    assert_private(response)
+
+
+def test_the_openai_endpoint_is_answered_in_the_browser_not_here(client):
+    response = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "answered_in_browser"
+    assert "service worker" in response.json["error"]["message"]
     assert_private(response)
 
 
