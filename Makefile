@@ -62,7 +62,7 @@ serve: install model
 
 test: install chromium
 	$(BIN)/python -m pytest
-	node --test tests/js/
+	node --import ./webgpu/node/register.js --test tests/js/
 
 clean:
 	rm -rf $(VENV) node_modules $(WASM_OUT)
