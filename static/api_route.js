@@ -69,23 +69,48 @@ async function apiModels(event) {
   return new Response(JSON.stringify({ object: 'list', data }), { headers: { 'Content-Type': 'application/json' } });
 }
 
-// The tab that answers: of the tabs that say they serve, one with the model loaded, then a
-// visible one, then the first. null when none does.
+// The tab that answers, of those that say they serve: one with the model loaded; of those, the
+// one that answered the last request (so a burst of requests stays in one queue, in order), then a
+// visible one, then the first. null when none does. Pages that are not the
+// app (the example page) never answer the probe: once a tab has said it serves, the others get
+// API_GRACE_MS more.
+const API_GRACE_MS = 150;
+let apiLastTab = null; // an id; forgotten when the worker restarts, which only costs the preference
+
 async function apiPickTab(model) {
   const tabs = await self.clients.matchAll({ type: 'window' });
-  const answers = await Promise.all(tabs.map((tab) => new Promise((resolve) => {
-    const channel = new MessageChannel();
-    const timer = setTimeout(() => resolve(null), API_PROBE_MS);
-    channel.port1.onmessage = ({ data }) => {
+  const serving = await new Promise((resolve) => {
+    const found = [];
+    let waiting = tabs.length;
+    let grace = null;
+    // The tab that answered last is waited for (up to the probe's limit), then the grace starts.
+    let last_pending = tabs.some((t) => t.id === apiLastTab);
+    const done = () => {
       clearTimeout(timer);
-      resolve(data?.serving ? { tab, ...data } : null);
+      clearTimeout(grace);
+      resolve(found);
     };
-    tab.postMessage({ type: 'api-probe' }, [channel.port2]);
-  })));
-  const serving = answers.filter(Boolean);
-  const score = (a) => (model && a.models.includes(model) ? 2 : 0) + (a.visible ? 1 : 0);
-  serving.sort((a, b) => score(b) - score(a));
-  return serving[0]?.tab ?? null;
+    const timer = setTimeout(done, API_PROBE_MS);
+    if (waiting === 0) done();
+    for (const tab of tabs) {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = ({ data }) => {
+        if (tab.id === apiLastTab) last_pending = false;
+        if (data?.serving) {
+          found.push({ tab, ...data });
+          if (tab.id === apiLastTab && (!model || data.models.includes(model))) return done();
+        }
+        if (--waiting === 0) return done();
+        if (found.length && !last_pending) grace ??= setTimeout(done, API_GRACE_MS);
+      };
+      tab.postMessage({ type: 'api-probe' }, [channel.port2]);
+    }
+  });
+  const score = (a) => (model && a.models.includes(model) ? 4 : 0) + (a.tab.id === apiLastTab ? 2 : 0) + (a.visible ? 1 : 0);
+  serving.sort((a, b) => score(b) - score(a) || tabs.indexOf(a.tab) - tabs.indexOf(b.tab));
+  const tab = serving[0]?.tab ?? null;
+  apiLastTab = tab?.id ?? apiLastTab;
+  return tab;
 }
 
 function apiForward(event, tab, path, body) {

@@ -42,9 +42,7 @@ export async function answerChat(engine, body, { signal, send }) {
       send({ type: 'body', body: r });
       return { finish_reason: r.choices[0].finish_reason, usage: r.usage };
     } catch (e) {
-      const { status, body: error } = httpError(e);
-      send({ type: 'error', status, error: error.error });
-      return { finish_reason: 'error', usage: null };
+      return failMidway(e, send, null);
     }
   }
   send({ type: 'head' });
@@ -59,12 +57,17 @@ export async function answerChat(engine, body, { signal, send }) {
       if (usage && options?.include_usage) send({ type: 'data', data: { ...chunk, choices: [], usage } });
     }
   } catch (e) {
-    const { status, body: error } = httpError(e);
-    send({ type: 'error', status, error: error.error });
-    return { finish_reason: 'error', usage: end.usage };
+    return failMidway(e, send, end.usage);
   }
   send({ type: 'end' });
   return end;
+}
+
+// After the head: the error goes into the body (an SSE error event, or a broken JSON body).
+function failMidway(e, send, usage) {
+  const { status, body } = httpError(e);
+  send({ type: 'error', status, error: body.error });
+  return { finish_reason: 'error', usage };
 }
 
 /** POST /v1/embeddings on an embedding engine. */
