@@ -102,12 +102,14 @@ export function promptMessages(messages, { native = false, extra_system = [] } =
       role = 'user';
       content = `<tool_response>\n${content}\n</tool_response>`;
     }
-    // Templates that insist on alternating turns (Gemma's) get consecutive turns of one role as one.
+    // A tool result becomes a user turn: next to another user turn, the two are one, for templates
+    // that insist on alternating turns (Gemma's). Other messages pass as they came.
     const last = out[out.length - 1];
-    if (last && last.role === role && role !== 'system') last.content += `\n\n${content}`;
-    else out.push({ role, content: content ?? '' });
+    const from_tool = m.role === 'tool' || last?.from_tool;
+    if (last && from_tool && last.role === role) last.content += `\n\n${content}`;
+    else out.push({ role, content: content ?? '', ...(m.role === 'tool' ? { from_tool: true } : {}) });
   }
-  return addSystem(out, extra_system);
+  return addSystem(out.map(({ role, content }) => ({ role, content })), extra_system);
 }
 
 function nativeMessage(m) {

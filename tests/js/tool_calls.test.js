@@ -91,3 +91,8 @@ test('past calls and tool results become turns any template can render', () => {
   assert.equal(messages[3].content, '<tool_response>\n{"temp": -3}\n</tool_response>\n\nThanks. And tomorrow?');
   assert.throws(() => promptMessages([{ role: 'assistant', content: null, tool_calls: [{ type: 'function', function: { name: 'f', arguments: '{oops' } }] }]), RequestError);
 });
+
+test('messages without tools pass as they came, consecutive turns included', () => {
+  const messages = [{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }, { role: 'assistant', content: 'c' }];
+  assert.deepEqual(promptMessages(messages), messages);
+});
