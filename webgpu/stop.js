@@ -23,7 +23,7 @@ export class StopMatcher {
       this.held = '';
       return buf.slice(0, cut);
     }
-    const keep = this.#partialSuffix(buf);
+    const keep = partialSuffix(buf, this.stops);
     this.held = buf.slice(buf.length - keep);
     return buf.slice(0, buf.length - keep);
   }
@@ -34,18 +34,18 @@ export class StopMatcher {
     this.held = '';
     return rest;
   }
+}
 
-  // Length of the longest suffix of buf that is a proper prefix of some stop string.
-  #partialSuffix(buf) {
-    let best = 0;
-    for (const s of this.stops) {
-      for (let n = Math.min(s.length - 1, buf.length); n > best; n--) {
-        if (buf.endsWith(s.slice(0, n))) {
-          best = n;
-          break;
-        }
+/** Length of the longest suffix of text that is a proper prefix of one of tags (text that may still become one). */
+export function partialSuffix(text, tags) {
+  let best = 0;
+  for (const t of tags) {
+    for (let n = Math.min(t.length - 1, text.length); n > best; n--) {
+      if (text.endsWith(t.slice(0, n))) {
+        best = n;
+        break;
       }
     }
-    return best;
   }
+  return best;
 }

@@ -12,6 +12,7 @@
 import { RequestError } from './errors.js';
 import { GrammarBuilder } from './grammar.js';
 import { JsonGrammar } from './json_grammar.js';
+import { partialSuffix } from './stop.js';
 
 export const CALL_OPEN = '<tool_call>';
 export const CALL_CLOSE = '</tool_call>';
@@ -162,7 +163,7 @@ export class ToolCallStream {
         const at = this.#buf.indexOf(CALL_OPEN);
         if (at === -1) {
           // Held back: what may begin a tag, and trailing space (it may only lead up to a call).
-          const tag = partialSuffix(this.#buf, CALL_OPEN);
+          const tag = partialSuffix(this.#buf, [CALL_OPEN]);
           const before = this.#buf.slice(0, this.#buf.length - tag);
           const keep = tag + before.length - before.trimEnd().length;
           const content = this.#buf.slice(0, this.#buf.length - keep);
@@ -190,7 +191,7 @@ export class ToolCallStream {
       }
       const end = this.#buf.indexOf(CALL_CLOSE);
       let args = this.#buf.slice(call.args_at, end === -1 ? undefined : end);
-      if (end === -1) args = args.slice(0, args.length - partialSuffix(args, CALL_CLOSE));
+      if (end === -1) args = args.slice(0, args.length - partialSuffix(args, [CALL_CLOSE]));
       // The outer object's closing brace (and the space around it) ends the text: hold it back.
       const whole = end === -1 ? args.replace(/\s*\}?\s*$/, '') : args.replace(/\s*\}\s*$/, '');
       if (whole.length > this.#sent) {
@@ -211,10 +212,4 @@ export class ToolCallStream {
     this.#buf = '';
     return rest.trim() || (rest && this.calls.length === 0) ? [{ content: rest }] : [];
   }
-}
-
-// Length of the longest suffix of text that is a proper prefix of tag.
-function partialSuffix(text, tag) {
-  for (let n = Math.min(tag.length - 1, text.length); n > 0; n--) if (text.endsWith(tag.slice(0, n))) return n;
-  return 0;
 }
