@@ -158,12 +158,19 @@ export class JsonGrammar {
     if (b.rules[this.value] === null) {
       const lit = (t) => b.literal(t);
       const value = -1 - this.value;
-      const member = [this.string, this.ws, ...lit(':'), this.ws, value];
-      const object = [...lit('{'), this.ws, b.optional([...member, ...b.repeat([this.ws, ...lit(','), this.ws, ...member], 0, Infinity), this.ws]), ...lit('}')];
+      const object = this.#freeObject(value);
       const array = [...lit('['), this.ws, b.optional([value, ...b.repeat([this.ws, ...lit(','), this.ws, value], 0, Infinity), this.ws]), ...lit(']')];
       b.define(this.value, [object, array, [this.string], [this.minus, ...this.unsigned_number], lit('true'), lit('false'), lit('null')]);
     }
     return -1 - this.value;
+  }
+
+  // { "any key": value, ... } as a sequence: an object whose keys are free.
+  #freeObject(value) {
+    const { b } = this;
+    const lit = (t) => b.literal(t);
+    const member = [this.string, this.ws, ...lit(':'), this.ws, value];
+    return [...lit('{'), this.ws, b.optional([...member, ...b.repeat([this.ws, ...lit(','), this.ws, ...member], 0, Infinity), this.ws]), ...lit('}')];
   }
 
   ref(ref, path) {
@@ -248,8 +255,7 @@ export class JsonGrammar {
       // Free keys: values of additionalProperties' schema, or any JSON.
       const extra = s.additionalProperties === false ? null : this.schema(s.additionalProperties ?? true, `${path}/additionalProperties`);
       if (extra === null) return b.rule([[...lit('{'), this.ws, ...lit('}')]]);
-      const member = [this.string, this.ws, ...lit(':'), this.ws, extra];
-      return b.rule([[...lit('{'), this.ws, b.optional([...member, ...b.repeat([this.ws, ...lit(','), this.ws, ...member], 0, Infinity), this.ws]), ...lit('}')]]);
+      return b.rule([this.#freeObject(extra)]);
     }
     const member = props.map(([k, v]) => [...lit(JSON.stringify(k)), this.ws, ...lit(':'), this.ws, this.schema(v, `${path}/properties/${k}`)]);
     const isReq = props.map(([k]) => required.has(k));
