@@ -73,6 +73,7 @@ export class TokenConstraint {
     this.trie = VocabTrie.of(tokenizer);
     this.eog = new Set(this.trie.eog);
     this.state = this.matcher.start;
+    this.checked = null; // {id, state}: the last token allows() walked, so accept() need not walk it again
     this.cache = new Map();
     this.stats = { steps: 0, masks: 0, mask_ms: 0 };
   }
@@ -86,15 +87,18 @@ export class TokenConstraint {
   allows(id, below = Infinity) {
     if (this.eog.has(id)) return this.state.accept;
     const next = this.matcher.advanceBytes(this.state, this.trie.bytes[id]);
-    return next !== null && this.trie.bytes[id].length > 0 && (below === Infinity || this.matcher.distance(next) < below);
+    if (next === null || this.trie.bytes[id].length === 0) return false;
+    this.checked = { id, state: next };
+    return below === Infinity || this.matcher.distance(next) < below;
   }
 
   /** Take token id (one that allows() passed). */
   accept(id) {
     if (this.eog.has(id)) return;
-    const next = this.matcher.advanceBytes(this.state, this.trie.bytes[id]);
+    const next = this.checked?.id === id ? this.checked.state : this.matcher.advanceBytes(this.state, this.trie.bytes[id]);
     if (next === null) throw new Error(`token ${id} is not allowed here by the grammar`);
     this.state = next;
+    this.checked = null;
   }
 
   /** Take text the grammar did not pick (a lazy grammar's trigger leftovers); false when refused. */
@@ -102,6 +106,7 @@ export class TokenConstraint {
     const next = this.matcher.advanceBytes(this.state, new TextEncoder().encode(text));
     if (next === null) return false;
     this.state = next;
+    this.checked = null;
     return true;
   }
 
