@@ -94,7 +94,7 @@ export class Session {
     const constraint = params.grammar ? new TokenConstraint(params.grammar, tokenizer) : null;
     const trigger = params.grammar_trigger ?? null;
     let constrained = constraint !== null && trigger === null;
-    let text_so_far = '';
+    let tail = ''; // the reply's last text, as much as may hold the start of the trigger
     const ops = this.transformer.backend;
     const V = this.config.vocab_size;
     const history = tokens.slice();
@@ -125,12 +125,14 @@ export class Session {
       yield { type: 'token', text };
       history.push(next);
       if (constraint && !constrained) {
-        text_so_far += text;
-        const at = text_so_far.indexOf(trigger);
+        tail += text;
+        const at = tail.indexOf(trigger);
         if (at !== -1) {
           constrained = true;
           // What this token wrote after the trigger is the grammar's first text.
-          constraint.acceptText(text_so_far.slice(at + trigger.length).trimStart());
+          constraint.acceptText(tail.slice(at + trigger.length).trimStart());
+        } else {
+          tail = tail.slice(-(trigger.length - 1));
         }
       }
       n_gen++;
