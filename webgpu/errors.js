@@ -33,3 +33,11 @@ export class DeviceLostError extends BackendError {}
 
 /** The model cannot run on this device (limits, missing features); another backend may run it. */
 export class ModelTooLargeError extends ModelLoadError {}
+
+/** The remote tier (the host's proxy, or the server behind it) refused or failed a request. */
+export class RemoteError extends EngineError {
+  constructor(message, { status, cause } = {}) {
+    super(message, { cause });
+    this.status = status;
+  }
+}
