@@ -8,7 +8,7 @@ MODEL  ?= smollm2-135m
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: install serve model test chromium node wasm bench clean
+.PHONY: install serve model test chromium node wasm bench clean llama-server
 
 install: $(VENV)/.installed node_modules/.installed wasm
 
@@ -60,12 +60,36 @@ model: install
 serve: install model
 	$(BIN)/inpage serve --host $(HOST) --port $(PORT)
 
-test: install chromium
+test: install chromium llama-server
 	$(BIN)/python -m pytest
 	node --import ./webgpu/node/register.js --test tests/js/
 
 clean:
-	rm -rf $(VENV) node_modules $(WASM_OUT)
+	rm -rf $(VENV) node_modules $(WASM_OUT) .cache/llama-server
+
+# llama.cpp's OpenAI-compatible server, built from the llama.cpp that the llama-cpp-python sdist
+# vendors (the same sources as `inpage bench --native`): the remote tier's real server in the tests,
+# and a way to try the remote tier on one machine (README, "The router"). AVX2 rather than
+# -march=native: the native build of this version stops with an illegal instruction on these EPYCs.
+LLAMA_CPP_PYTHON := 0.3.36
+LLAMA_SERVER     := .cache/llama-server/bin/llama-server
+LLAMA_BUILD      := .cache/llama-server/build
+llama-server: $(LLAMA_SERVER)
+
+$(LLAMA_SERVER): | $(VENV)/.installed
+	@{ command -v cmake && command -v g++; } >/dev/null 2>&1 || { $(APT) update -q && $(APT) install -y -q cmake g++; }
+	rm -rf $(LLAMA_BUILD) && mkdir -p $(LLAMA_BUILD)
+	$(BIN)/pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+	    llama-cpp-python==$(LLAMA_CPP_PYTHON) -d $(LLAMA_BUILD)
+	tar xzf $(LLAMA_BUILD)/llama_cpp_python-$(LLAMA_CPP_PYTHON).tar.gz -C $(LLAMA_BUILD)
+	cmake -S $(LLAMA_BUILD)/llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp -B $(LLAMA_BUILD)/out \
+	    -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
+	    -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
+	    -DLLAMA_BUILD_EXAMPLES=OFF > $(LLAMA_BUILD)/cmake.log || { tail -30 $(LLAMA_BUILD)/cmake.log; exit 1; }
+	cmake --build $(LLAMA_BUILD)/out --target llama-server -j $$(nproc) > $(LLAMA_BUILD)/build.log \
+	    || { tail -30 $(LLAMA_BUILD)/build.log; exit 1; }
+	mkdir -p $(dir $@) && cp $(LLAMA_BUILD)/out/bin/llama-server $@
+	rm -rf $(LLAMA_BUILD)
 
 # Tokens/sec of every backend in headless Chromium (see the README); results in bench-results/.
 bench: install chromium model

@@ -1,6 +1,8 @@
 """The inpage host: serves the page, the engine, vendored npm files, manifests and model shards.
 
-It never sees user data: there is no route that accepts a body.
+It never sees user data: the one route that accepts a body is the remote tier's proxy
+(server/remote.py), which forwards a conversation the user allowed to a server the operator
+configured, and keeps none of it.
 """
 import mimetypes
 from importlib import metadata
@@ -31,6 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
         NODE_MODULES=str(ROOT / "node_modules"),
         MAX_CONTENT_LENGTH=1024,
         TRUSTED_HOSTS=None,
+        REMOTES=[],  # server.remote.Remote: the OpenAI-compatible servers of the remote tier
         APP_VERSION=metadata.version("inpage"),  # part of the offline shell's version (server/shell.py)
     )
     app.config.update(config or {})
@@ -39,12 +42,13 @@ def create_app(config: dict | None = None) -> Flask:
 
     headers.install(app)
 
-    from . import api, assets, pages, shards, shell
+    from . import api, assets, pages, remote, shards, shell
     app.register_blueprint(pages.bp)
     app.register_blueprint(shell.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(shards.bp)
     app.register_blueprint(assets.bp)
+    remote.install(app)
 
     @app.errorhandler(HTTPException)
     def http_error(e):

