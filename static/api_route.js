@@ -66,6 +66,8 @@ async function apiModels(event) {
     return apiError(503, 'The model catalog is not reachable and none is kept yet: open the app once while its host runs.', 'service_unavailable');
   }
   const data = catalog.models.map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: 'inpage', task: m.task, quantization: m.quantization }));
+  // "auto": the router picks the local tier for each request (webgpu/router.js).
+  if (catalog.models.some((m) => m.task === 'chat')) data.push({ id: 'auto', object: 'model', created: 0, owned_by: 'inpage', task: 'chat', routed: true });
   return new Response(JSON.stringify({ object: 'list', data }), { headers: { 'Content-Type': 'application/json' } });
 }
 

@@ -127,6 +127,11 @@ export async function chooseBackend(requested, manifest, blobs, { gpu, memory = 
 // A minimal module using a v128 instruction: validates only where WebAssembly SIMD is supported.
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 15, 11]);
 
+/** The context, in tokens, an engine gets for a model by default (its own, at most 4096). */
+export function contextOf(manifest) {
+  return Math.min(manifest?.context_length || 2048, 4096);
+}
+
 /**
  * @param {{model: string|object, backend?: string, onProgress?: Function, onBackendChange?: Function,
  *          threads?: number, contextLength?: number, signal?: AbortSignal, activationBits?: 8|14,
@@ -140,7 +145,7 @@ export async function createEngine({ model, backend = 'auto', onProgress = () =>
   const isolated = globalThis.crossOriginIsolated === true;
   const options = {
     threads: threads ?? (isolated ? navigator.hardwareConcurrency || 1 : 1),
-    contextLength: contextLength ?? Math.min(manifest.context_length || 2048, 4096),
+    contextLength: contextLength ?? contextOf(manifest),
     activationBits,
     kvType,
   };

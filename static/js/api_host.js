@@ -1,11 +1,14 @@
 // This tab as the answerer of the page's OpenAI-compatible endpoint: the service worker
 // (static/api_route.js) asks whether the tab serves, then hands it requests over a port each.
 // Requests run one at a time, in the order they came. A request for the chat's own model uses the
-// chat's engine; another model the host has is loaded for the API beside it.
+// chat's engine; another model the host has is loaded for the API beside it. The model "auto" is
+// routed (webgpu/router.js) among the local tiers: the API never sends a request to the remote
+// tier, whose consent is given per conversation, in the app.
 
 import { createEngine, fetchCatalog } from '/webgpu/engine.js';
 import { ModelNotFoundError, RequestError } from '/webgpu/errors.js';
 import { answerChat, answerEmbeddings, httpError } from '/webgpu/openai_http.js';
+import { decide } from '/webgpu/router.js';
 
 export class ApiHost {
   #queue = Promise.resolve();
@@ -16,14 +19,18 @@ export class ApiHost {
 
   /**
    * @param {{chat: () => {engine: object|null, model: string|null, ready: Promise|null},
-   *          catalog?: object, onRequest?: (info: {path: string, model: string|undefined}) => void}} hooks
-   *        chat(): the chat's engine, the model it has or is loading, and a promise of the load
+   *          tiers?: () => object|null, catalog?: object,
+   *          onRequest?: (info: {path: string, model: string|undefined}) => void}} hooks
+   *        chat(): the chat's engine, the model it has or is loading, and a promise of the load;
+   *        tiers(): the router's tiers (static/js/routing.js), for model "auto"
    */
-  constructor({ chat, catalog = null, onRequest = () => {} }) {
+  constructor({ chat, tiers = () => null, catalog = null, onRequest = () => {} }) {
     this.chat = chat;
+    this.tiers = tiers;
     this.#catalog = catalog;
     this.onRequest = onRequest;
-    // What this tab answered, in order: {path, model, user, status, finish_reason, completion_tokens}.
+    // What this tab answered, in order: {path, model, user, status, finish_reason, completion_tokens,
+    // route}; route: for model "auto", the tier that answered and why.
     // user: the request's own `user` field, so a caller can tell its requests apart. No content.
     this.log = [];
   }
@@ -56,7 +63,7 @@ export class ApiHost {
     };
     const send = (m) => port.postMessage(m);
     const run = this.#queue.then(async () => {
-      const entry = { path, model: body.model, user: typeof body.user === 'string' ? body.user : null, status: 200, finish_reason: null, completion_tokens: null };
+      const entry = { path, model: body.model, user: typeof body.user === 'string' ? body.user : null, status: 200, finish_reason: null, completion_tokens: null, route: null };
       this.log.push(entry);
       if (ctrl.signal.aborted) {
         Object.assign(entry, { status: 499, finish_reason: 'abort' });
@@ -64,9 +71,15 @@ export class ApiHost {
       }
       this.onRequest(entry);
       try {
-        const end = path === '/v1/embeddings'
-          ? await answerEmbeddings(await this.#engineFor(body.model, 'embedding'), body, { send })
-          : await answerChat(await this.#engineFor(body.model, 'chat'), body, { signal: ctrl.signal, send });
+        let end;
+        if (path === '/v1/embeddings') {
+          end = await answerEmbeddings(await this.engine(body.model, 'embedding'), body, { send });
+        } else {
+          const { requires, ...request } = body;
+          if (body.model === 'auto') entry.route = this.#route(body);
+          const model = entry.route?.model ?? body.model;
+          end = await answerChat(await this.engine(model, 'chat'), { ...request, model }, { signal: ctrl.signal, send });
+        }
         Object.assign(entry, { finish_reason: end.finish_reason, completion_tokens: end.usage?.completion_tokens ?? null });
       } catch (e) {
         const { status, body: error } = e instanceof NoEmbeddingModel ? e.http : httpError(e);
@@ -79,8 +92,17 @@ export class ApiHost {
     this.#queue = run.catch(() => {});
   }
 
-  // The engine for a request's model: the chat's, or one loaded here (one per task at a time).
-  async #engineFor(model, task) {
+  // Model "auto": the local tier the router picks, and why.
+  #route(body) {
+    const { remote, ...tiers } = this.tiers() ?? {};
+    if (!tiers.fast) throw new RequestError('model "auto" needs the app to have loaded its model; try again, or name a model.');
+    const route = decide(body, tiers, { consent: false });
+    if (!route.tier) throw new RequestError(`No local tier can answer this: ${route.reason}.`);
+    return { tier: route.tier, model: route.model, reason: route.reason };
+  }
+
+  /** The engine for a model: the chat's, or one loaded here (one per task at a time). */
+  async engine(model, task) {
     this.#catalog ??= await fetchCatalog();
     const { models } = this.#catalog;
     const of_task = models.filter((m) => m.task === task);

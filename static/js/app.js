@@ -3,6 +3,7 @@
 
 import { createEngine, fetchCatalog } from '/webgpu/engine.js';
 import { passagesPrompt } from '/webgpu/library.js';
+import { fetchRemotes } from '/webgpu/remote_engine.js';
 import { ApiHost } from './api_host.js';
 import { Banners } from './banners.js';
 import { StorageFullError } from './conversation_db.js';
@@ -14,6 +15,7 @@ import { LibraryView } from './library_view.js';
 import { registerShell } from './offline.js';
 import { PRESETS, presetOf } from './presets.js';
 import { Prefs } from './prefs.js';
+import { ChatRouting } from './routing.js';
 import { StoragePanel, formatBytes } from './storage_panel.js';
 
 const $ = (id) => document.getElementById(id);
@@ -22,14 +24,15 @@ const ui = {
   progress: $('load-progress'), prompt: $('prompt'), send: $('send'), stop: $('stop'), newChat: $('new-chat'),
   composer: $('composer'), temperature: $('temperature'), maxTokens: $('max-tokens'), system: $('system-prompt'),
   topP: $('top-p'), preset: $('preset'),
-  queued: $('queued'),
+  queued: $('queued'), useLibrary: $('use-library'),
 };
 const prefs = new Prefs(localStorage);
 const view = new ChatView($('messages'), { onEdit: editAndResend, onRegenerate: regenerate, onSwitch: switchVersion });
 const banners = new Banners($('banners'));
-const state = { engine: null, loading: null, ready: null, reply: null, persistAsked: false, library: null, chats: null, queued: null };
+const state = { engine: null, loading: null, ready: null, reply: null, persistAsked: false, library: null, chats: null, queued: null, routing: null };
 // The page's OpenAI-compatible endpoint (/v1/, static/api_route.js) answers with this tab's engines.
 const api = new ApiHost({ chat: () => ({ engine: state.engine, model: state.loading, ready: state.ready }),
+  tiers: () => state.routing?.tiers() ?? null,
   onRequest: () => {
     const link = document.getElementById('api-link');
     link.textContent = `API · ${api.log.length}`;
@@ -50,6 +53,7 @@ const list = new ConversationList({
 
 // For people (and tests) who want the OpenAI-shaped API from the devtools console.
 window.inpage = { get engine() { return state.engine; }, get library() { return state.library; }, api,
+  get routing() { return state.routing; },
   get conversations() { return state.chats; } };
 
 main();
@@ -91,6 +95,22 @@ async function main() {
     models: $('storage-models'), conversations: $('storage-conversations'), documents: $('storage-documents') },
   { conversations: () => state.chats.all, names: new Map(catalog.models.map((m) => [m.id, m.name])), onError: fail, storage: localStorage });
   await noticeEviction();
+  // The remote tier: servers the host's operator configured, used only where a conversation allows it.
+  const remotes = await fetchRemotes().catch(() => []);
+  state.routing = new ChatRouting({
+    pin: $('tier-pin'), capable: $('capable-model'), withoutConsent: $('without-consent'), remoteBox: $('remote-box'),
+    remoteStatus: $('remote-status'), allow: $('remote-allow'), revoke: $('remote-revoke'), consent: $('remote-consent'),
+    consentText: $('remote-consent-text'), consentDocs: $('remote-consent-docs'), consentYes: $('remote-consent-yes'),
+    consentLocal: $('remote-consent-local'), consentNo: $('remote-consent-no'), prompt: ui.prompt,
+  }, {
+    fast: () => ({ model: ui.picker.value, engine: chatEngine }),
+    load: (id) => api.engine(id, 'chat'),
+    catalog, remotes, prefs,
+    onChange: (fields) => {
+      saving(state.chats.configure(fields));
+      state.routing.show(state.chats.current);
+    },
+  });
   const chatModels = catalog.models.filter((m) => m.task === 'chat');
   if (chatModels.length === 0) {
     setEngineState('no-models');
@@ -105,6 +125,7 @@ async function main() {
   const wanted = [state.chats.current.model, prefs.get('model')].find((id) => chatModels.some((m) => m.id === id)) ?? catalog.default;
   ui.picker.value = wanted;
   ui.picker.disabled = false;
+  state.routing.show(state.chats.current);
   if (!globalThis.crossOriginIsolated) {
     banners.show('This page is not cross-origin isolated, so the model runs on one thread. Serve it with `inpage serve`.', 'warning');
   }
@@ -144,6 +165,7 @@ function wire() {
   ui.picker.addEventListener('change', () => {
     askPersistence();
     prefs.set('model', ui.picker.value);
+    state.routing?.show(state.chats?.current);
     loadModel(ui.picker.value);
   });
   const settingsChanged = () => {
@@ -197,6 +219,7 @@ function showConversation() {
   showSettings(c.settings);
   ui.system.value = c.system ?? '';
   document.title = c.id ? `${c.title} · inpage` : 'inpage: private chat';
+  state.routing?.show(c);
   showList();
 }
 
@@ -295,6 +318,13 @@ async function saveFailed(e) {
   const est = await navigator.storage?.estimate?.().catch(() => null);
   const numbers = est?.quota ? ` (${formatBytes(est.usage)} used of ${formatBytes(est.quota)})` : '';
   banners.show(`${e.message}${numbers}.`);
+}
+
+// The picked model's engine, once it has loaded.
+async function chatEngine() {
+  await state.ready;
+  if (!state.engine) throw new Error('The model did not load; pick it again, or another.');
+  return state.engine;
 }
 
 async function stopReply() {
@@ -417,21 +447,36 @@ async function answer(prepare) {
   let content = '';
   let message = null;
   let el = null;
+  let shown = null;
   try {
     const versions = await prepare(chats).catch((e) => { saveFailed(e); return {}; });
     prefs.set('current', chats.current.id);
     showConversation();
     el = view.startAssistant();
     const question = chats.current.messages.findLast((m) => m.role === 'user')?.content ?? '';
-    // Retrieval on: the best passages of the user's documents go in front, numbered for citations.
-    const sources = (await state.library?.retrieve(question)) ?? [];
     const messages = chats.history();
+    // Which tier answers (webgpu/router.js); a message bound remote without consent may wait here.
+    const routed = await state.routing.route(chats.current, { messages, ...currentSettings() });
+    if (!routed) {
+      el.remove();
+      el = null;
+      banners.show('Not sent: the remote tier was not allowed. Allow it, pin a local tier, or send again to answer here.', 'info');
+      return;
+    }
+    const { route } = routed;
+    // Retrieval on: the best passages of the user's documents go in front, numbered for citations.
+    // To the remote tier only where the user included documents in this conversation's consent.
+    const withhold = route.tier === 'remote' && !state.routing.allowed(chats.current)?.documents;
+    const sources = withhold ? [] : (await state.library?.retrieve(question)) ?? [];
+    const note = withhold && ui.useLibrary.checked ? ' Your documents were not sent: this chat\'s consent leaves them out.' : '';
+    shown = { tier: route.tier, model: route.model, reason: route.reason + note };
+    view.showRoute(el, shown);
     if (sources.length) {
       if (messages[0]?.role === 'system') messages[0] = { role: 'system', content: `${passagesPrompt(sources)}\n\n${messages[0].content}` };
       else messages.unshift({ role: 'system', content: passagesPrompt(sources) });
     }
     message = chats.startAnswer(versions);
-    const stream = await state.engine.chat.completions.create({
+    const { result: stream } = await state.routing.create(routed, {
       messages, stream: true, ...currentSettings(), signal: ctrl.signal,
     });
     let usage = null;
@@ -447,10 +492,10 @@ async function answer(prepare) {
         painted = content.length;
       }
     }
-    await saving(chats.finish(message, { content, usage, finish_reason, ...(sources.length ? { sources } : {}) }));
+    await saving(chats.finish(message, { content, usage, finish_reason, route: shown, ...(sources.length ? { sources } : {}) }));
     showConversation(); // the answer as stored, with its buttons
   } catch (e) {
-    if (message) await saving(chats.finish(message, { content, finish_reason: 'error' }));
+    if (message) await saving(chats.finish(message, { content, finish_reason: 'error', ...(shown ? { route: shown } : {}) }));
     if (el) view.fail(el, content);
     fail(e);
   } finally {

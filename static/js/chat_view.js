@@ -1,5 +1,6 @@
-// The message list: user turns as plain text, assistant turns as safe Markdown with their stats,
-// and, for answers from the user's documents, the passages, which the answer's [n] open.
+// The message list: user turns as plain text, assistant turns as safe Markdown with their stats
+// and the tier that answered, and, for answers from the user's documents, the passages, which
+// the answer's [n] open.
 
 import { button } from './dom.js';
 import { renderMarkdown } from './markdown.js';
@@ -99,8 +100,21 @@ export class ChatView {
     this.#scroll();
   }
 
+  /** Which tier and model answer, and why (webgpu/router.js), above the answer. */
+  showRoute(el, { tier, model, reason }) {
+    let line = el.querySelector('.route');
+    if (!line) {
+      line = document.createElement('div');
+      line.className = 'route';
+      el.prepend(line);
+    }
+    line.dataset.tier = tier;
+    line.textContent = `${tier} · ${model}: ${reason}`;
+  }
+
   finish(el, text, usage, finish_reason, sources = [], i, message) {
     this.update(el, text);
+    if (message?.route) this.showRoute(el, message.route);
     if (sources?.length) this.#sources(el, sources);
     el.dataset.state = 'done';
     el.dataset.finishReason = finish_reason ?? '';

@@ -73,9 +73,15 @@ export function parseImport(text) {
   data.conversations.forEach((c, index) => {
     const why = invalidReason(c);
     if (why) invalid.push({ index, why });
-    else conversations.push(c);
+    else conversations.push(withoutConsent(c));
   });
   return { conversations, invalid };
+}
+
+// Consent to the remote tier is given in this browser, by its user: an imported conversation
+// comes without it (and asks again before anything of it is sent remote).
+function withoutConsent({ remote, ...c }) {
+  return c;
 }
 
 function invalidReason(c) {

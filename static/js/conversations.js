@@ -145,11 +145,17 @@ export class Conversations {
     return c.system ? [{ role: 'system', content: c.system }, ...turns] : turns;
   }
 
-  /** Per-conversation settings: system prompt, temperature, top_p, max_tokens. */
-  async configure({ system, settings }) {
+  /**
+   * Per-conversation settings: system prompt, temperature, top_p, max_tokens; the pinned tier
+   * ('auto', 'fast', 'capable' or 'remote'); remote: the consent to the remote tier
+   * ({name, endpoint, documents, at}), or null once revoked.
+   */
+  async configure({ system, settings, tier, remote }) {
     const c = this.current;
     if (system !== undefined) c.system = system;
     if (settings) c.settings = { ...c.settings, ...settings };
+    if (tier !== undefined) c.tier = tier;
+    if (remote !== undefined) c.remote = remote;
     if (c.id) await this.saveNow();
   }
 

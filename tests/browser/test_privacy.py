@@ -1,14 +1,18 @@
 """(b) Privacy over a full journey: load, chat, reload, chat again, export and import the
 conversations, a second tab, a request through the OpenAI SDK to the page's own /v1/ endpoint, and
-the app reloaded offline from its service worker."""
+the app reloaded offline from its service worker. The host has a remote tier (llama.cpp's server),
+which the journey's first chat is pinned to but never allows: nothing reaches the proxy or the server."""
 import secrets
 from urllib.parse import urlsplit
+
+from server.remote import Remote
 
 from .app_driver import CSP_TRAP, ask, open_app, origin_of, record_requests, wait_settled
 
 
-def test_nothing_leaves_the_origin_and_the_prompt_never_reaches_the_host(page, host, tmp_path):
-    live_server = host()  # this test stops it, to go offline
+def test_nothing_leaves_the_origin_and_the_prompt_never_reaches_the_host(page, host, tmp_path, llama_server):
+    # This test stops the host, to go offline.
+    live_server = host(REMOTES=[Remote("gpu-box", llama_server.url, key=llama_server.key)])
     canary = f"canary{secrets.token_hex(8)}"
     console_csp = []
     requests, foreign = record_requests(page.context, live_server.url)
@@ -17,7 +21,10 @@ def test_nothing_leaves_the_origin_and_the_prompt_never_reaches_the_host(page, h
     live_server.seen.clear()
 
     assert open_app(page, live_server.url) == "ready"
-    ask(page, f"Remember this code word: {canary}. What is it?", max_tokens=16)
+    # The router would send this chat's messages remote (pinned there), but the chat never allowed it.
+    page.select_option("#tier-pin", "remote")
+    first = ask(page, f"Remember this code word: {canary}. What is it?", max_tokens=16)
+    assert "has not allowed the remote tier" in first.locator(".route").inner_text()
     violations = page.evaluate("() => window.__csp")
     page.reload()
     assert wait_settled(page) == "ready"
@@ -80,7 +87,8 @@ def test_nothing_leaves_the_origin_and_the_prompt_never_reaches_the_host(page, h
         assert all(canary not in k and canary not in v for k, v in headers.items())
         assert canary.encode() not in body
     assert live_server.seen, "the recording host saw no requests"
-    assert not [path for _, path, *_ in live_server.seen if path.startswith("/v1")]
+    assert not [path for _, path, *_ in live_server.seen if path.startswith("/v1") or path.startswith("/api/remote/")]
+    assert canary not in llama_server.log_text()
     for method, path, query, headers, body in live_server.seen:
         assert method in ("GET", "HEAD")
         assert canary not in path and canary not in query

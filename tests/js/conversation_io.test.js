@@ -66,3 +66,12 @@ test('Markdown names each speaker and marks an unfinished answer', () => {
   assert.match(md, /^# chat a\n\n2023-11-14T22:13:20.000Z · smollm2-135m\n/);
   assert.match(md, /\*\*System:\*\*\n\nBe brief\.\n\n\*\*You:\*\*\n\nQ\?\n\n\*\*Assistant \(unfinished\):\*\*\n\nA\./);
 });
+
+test('an imported conversation keeps its pinned tier and routes, but never its remote consent', () => {
+  const c = { ...chat('r', 5, [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a', route: { tier: 'remote', model: 'big', reason: 'pinned to remote in this conversation' } }]),
+    tier: 'remote', remote: { name: 'gpu-box', endpoint: 'http://gpu-box:8000/v1', documents: true, at: 1 } };
+  const { conversations } = parseImport(exportJSON([c]));
+  assert.equal(conversations[0].tier, 'remote');
+  assert.deepEqual(conversations[0].messages[1].route, c.messages[1].route);
+  assert.equal('remote' in conversations[0], false);
+});
