@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import sys
 from pathlib import Path
 
@@ -108,6 +109,12 @@ def _serve(args) -> int | None:
     store = Store(args.home)
     if not store.list():
         print("inpage: no models installed yet; run `inpage models pull smollm2-135m`", file=sys.stderr)
+    if remotes:
+        # The proxy's one line per request (tier, status, sizes, time; never content) on the console.
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("inpage: %(message)s"))
+        logging.getLogger("inpage.remote").addHandler(handler)
+        logging.getLogger("inpage.remote").setLevel(logging.INFO)
     for r in remotes:
         key = f"key from ${key_variable(r.name)}" if r.key else f"no key (${key_variable(r.name)} is unset)"
         print(f"inpage: remote tier {r.name}: {r.endpoint} ({key}); used only by conversations that allow it", flush=True)

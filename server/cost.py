@@ -23,6 +23,7 @@ EXAMPLES = {
     "cloud_output_per_m": 0.60,  # $ per million completion tokens
     "kwh_price": 0.30,           # $ per kWh
     "machine_watts": 65.0,       # this machine's extra draw while generating
+    "machine_monthly": 40.0,     # $ a month for each more machine like it (this one is already yours)
     "gpu_monthly": 1500.0,       # $ a month for a GPU box (rent, or purchase spread over its life)
     "gpu_watts": 700.0,          # its draw while serving
     "gpu_output_tps": 2500.0,    # completion tokens/s it serves, batched (vLLM-class serving)
@@ -95,8 +96,8 @@ def options(tokens_per_day: float, output_share: float, speed: dict, x: dict) ->
     boxes = max(1, math.ceil(gpu_s / 86400))
     return {
         "cloud": {"monthly": cloud},
-        "machine": {"monthly": energy_cost(local_s, x["machine_watts"], x["kwh_price"]), "busy_hours_per_day": local_s / 3600,
-                    "machines": machines},
+        "machine": {"monthly": energy_cost(local_s, x["machine_watts"], x["kwh_price"]) + (machines - 1) * x["machine_monthly"],
+                    "busy_hours_per_day": local_s / 3600, "machines": machines},
         "gpu": {"monthly": boxes * x["gpu_monthly"] + energy_cost(gpu_s, x["gpu_watts"], x["kwh_price"]),
                 "busy_hours_per_day": gpu_s / 3600, "boxes": boxes},
     }
@@ -183,7 +184,8 @@ def table(r: dict) -> str:
              f"  measured here: decode {m['decode_tps']:.1f} tok/s, prefill {m['prefill_tps']:.1f} tok/s "
              f"({m['backend']}, {m['threads']} threads, {m['model']}, bench of {m['created']})",
              f"  cloud API: ${x['cloud_input_per_m']:g} per 1M prompt tokens, ${x['cloud_output_per_m']:g} per 1M completion tokens",
-             f"  electricity: ${x['kwh_price']:g}/kWh; this machine {x['machine_watts']:g} W while generating",
+             f"  electricity: ${x['kwh_price']:g}/kWh; this machine {x['machine_watts']:g} W while generating, "
+             f"${x['machine_monthly']:g}/month for each more machine like it",
              f"  GPU box: ${x['gpu_monthly']:,.0f}/month, {x['gpu_watts']:g} W, {x['gpu_output_tps']:,.0f} completion tok/s, "
              f"{x['gpu_prefill_tps']:,.0f} prompt tok/s"]
     if r.get("router_counts"):
@@ -194,7 +196,7 @@ def table(r: dict) -> str:
     per_m = lambda monthly: monthly / (r["tokens_per_day"] * DAYS) * 1e6  # noqa: E731
     mach = o["machine"]
     rows = [("Cloud API", o["cloud"]["monthly"], ""),
-            ("This machine (electricity only)", mach["monthly"],
+            ("This machine (electricity)", mach["monthly"],
              f"busy {mach['busy_hours_per_day']:.1f} h a day" + (f": needs {mach['machines']} machines like it" if mach["machines"] > 1 else "")),
             ("GPU box", o["gpu"]["monthly"], f"{o['gpu']['boxes']} box, busy {o['gpu']['busy_hours_per_day']:.1f} h a day")]
     if r.get("as_routed"):
@@ -220,7 +222,7 @@ def chart(r: dict, path: Path) -> None:
 
     x, m, share = r["inputs"], r["measured"], r["output_share"]
     volumes = [10 ** (3 + k / 20) for k in range(0, 141)]  # 1e3 .. 1e10 tokens a day
-    series = {"Cloud API": [], "This machine (electricity; more machines past capacity)": [], "GPU box": []}
+    series = {"Cloud API": [], "This machine (electricity; more machines past its capacity)": [], "GPU box": []}
     for v in volumes:
         o = options(v, share, m, x)
         for key, name in zip(("cloud", "machine", "gpu"), series):

@@ -48,7 +48,7 @@ def test_each_option_costs_what_its_inputs_say(capsys, bench, tmp_path):
     assert r["break_even"]["gpu_vs_cloud_tokens_per_day"] == pytest.approx(1500 / 30 / (per_token_cloud - per_token_gpu))
     assert r["break_even"]["machine_capacity_tokens_per_day"] == pytest.approx(86400 / (0.3 / 100 + 0.7 / 1000))
     # Every input is printed beside the result, and the prices are called examples.
-    for text in ["100.0 tok/s", "1000.0 tok/s", "$0.15 per 1M prompt", "$0.6 per 1M completion", "$0.3/kWh", "65 W",
+    for text in ["100.0 tok/s", "1000.0 tok/s", "$0.15 per 1M prompt", "$0.6 per 1M completion", "$0.3/kWh", "65 W", "$40/month for each more machine",
                  "$1,500/month", "700 W", "2,500 completion tok/s", "examples to edit, not current prices", "Break-even"]:
         assert text in out, text
 
@@ -57,7 +57,10 @@ def test_past_one_machines_capacity_it_says_how_many_it_takes(capsys, bench, tmp
     code, out, _ = run(capsys, "--bench", bench, "--tokens-per-day", 50_000_000, "--output-share", 0.5, "--json", tmp_path / "r.json")
     r = json.loads((tmp_path / "r.json").read_text())
     need = 25_000_000 / 100 + 25_000_000 / 1000
-    assert r["options"]["machine"]["machines"] == -(-need // 86400)
+    machines = -(-need // 86400)
+    assert r["options"]["machine"]["machines"] == machines
+    energy = need / 3600 * 0.065 * 0.30 * 30
+    assert r["options"]["machine"]["monthly"] == pytest.approx(energy + (machines - 1) * 40)
     assert f"needs {r['options']['machine']['machines']} machines like it" in out
 
 
