@@ -28,12 +28,18 @@ export class RemoteEngine {
   // Always streamed from the server, so an abort stops it there too; whole replies are collected here.
   async #create(request) {
     const { signal, cache_prompt, ...body } = request;
-    const r = await fetch(`/api/remote/${encodeURIComponent(this.name)}/chat/completions`, {
-      method: 'POST', signal, headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }),
-    });
-    if (!r.ok) throw new RemoteError(await errorText(r, this.name), { status: r.status });
-    const stream = chunks(r.body, this.manifest.id);
+    let stream;
+    try {
+      const r = await fetch(`/api/remote/${encodeURIComponent(this.name)}/chat/completions`, {
+        method: 'POST', signal, headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }),
+      });
+      if (!r.ok) throw new RemoteError(await errorText(r, this.name), { status: r.status });
+      stream = chunks(r.body, this.manifest.id, signal);
+    } catch (e) {
+      if (!signal?.aborted) throw e;
+      stream = (function* stopped(model) { yield abortChunk({ model }, 0); })(this.manifest.id);
+    }
     return request.stream ? stream : collect(stream);
   }
 
@@ -53,16 +59,27 @@ async function errorText(r, name) {
 /**
  * The server's SSE stream as chat.completion.chunk objects, shaped as the local engines make
  * them: the last chunk carries finish_reason and usage together (OpenAI sends usage in a chunk of
- * its own, with no choices).
+ * its own, with no choices), usage.extra the server's speeds where it reports them.
  */
-async function* chunks(body, model) {
+async function* chunks(body, model, signal) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   let finish = null;
   let usage = null;
+  let timings = null; // llama.cpp's server reports its own speeds; OpenAI's API and vLLM do not
+  let head = { model };
+  let n_pieces = 0;
   try {
     for (;;) {
-      const { value, done } = await reader.read();
+      let read;
+      try {
+        read = await reader.read();
+      } catch (e) {
+        // Stopped by the user: the answer so far stands, as a local engine's does.
+        if (signal?.aborted) return yield abortChunk(head, n_pieces);
+        throw new RemoteError(`The remote tier's answer broke off: ${e.message}`, { cause: e });
+      }
+      const { value, done } = read;
       if (done) break;
       buffer += value;
       let end;
@@ -75,11 +92,16 @@ async function* chunks(body, model) {
         const chunk = JSON.parse(data);
         if (chunk.error) throw new RemoteError(`The remote server failed: ${chunk.error.message ?? JSON.stringify(chunk.error)}`);
         usage = chunk.usage ?? usage;
+        timings = chunk.timings ?? timings;
         const choice = chunk.choices?.[0];
         if (!choice) continue;
         chunk.model ??= model;
+        head = chunk;
         if (choice.finish_reason) finish = chunk;
-        else yield { ...chunk, choices: [{ index: 0, delta: choice.delta ?? {}, finish_reason: null }] };
+        else {
+          if (choice.delta?.content) n_pieces += 1;
+          yield { ...chunk, choices: [{ index: 0, delta: choice.delta ?? {}, finish_reason: null }] };
+        }
       }
     }
     yield* last();
@@ -91,7 +113,16 @@ async function* chunks(body, model) {
     if (!finish) throw new RemoteError('The remote server ended its answer without a finish_reason.');
     const { delta = {}, finish_reason } = finish.choices[0];
     if (Object.keys(delta).length) yield { ...finish, choices: [{ index: 0, delta, finish_reason: null }], usage: undefined };
+    const extra = { backend: 'remote', ...(timings?.predicted_per_second ? { decode_tokens_per_s: timings.predicted_per_second } : {}),
+      ...(timings?.prompt_per_second ? { prefill_tokens_per_s: timings.prompt_per_second } : {}) };
     yield { id: finish.id, object: 'chat.completion.chunk', created: finish.created, model: finish.model,
-      choices: [{ index: 0, delta: {}, finish_reason }], ...(usage ? { usage } : {}) };
+      choices: [{ index: 0, delta: {}, finish_reason }], ...(usage ? { usage: { ...usage, extra: { ...usage.extra, ...extra } } } : {}) };
   }
+}
+
+// The last chunk of an answer the user stopped: finish_reason 'abort', and the pieces received.
+function abortChunk({ id, created, model }, n_pieces) {
+  return { id: id ?? `chatcmpl-${crypto.randomUUID()}`, object: 'chat.completion.chunk', created: created ?? Math.floor(Date.now() / 1000), model,
+    choices: [{ index: 0, delta: {}, finish_reason: 'abort' }],
+    usage: { prompt_tokens: 0, completion_tokens: n_pieces, total_tokens: n_pieces, extra: { backend: 'remote' } } };
 }

@@ -66,6 +66,7 @@ def test_the_remote_tier_gets_only_the_conversation_that_allowed_it(page, remote
     tier, text = route_of(answer)
     assert tier == "remote" and "pinned to remote in this conversation" in text
     assert answer.inner_text().strip()
+    assert float(answer.get_attribute("data-decode-tps")) > 0  # llama-server's own speed, in the stats line
     bodies = proxied(remote_host)
     assert len(bodies) == 1
     assert [m["content"] for m in bodies[0]["messages"]] == [f"Send this one: {sent}"]

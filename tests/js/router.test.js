@@ -128,7 +128,8 @@ test('the remote client posts to the host\'s proxy and shapes the stream like a 
   globalThis.fetch = async (url, init) => {
     calls.push([url, init]);
     return sse([chunk({ role: 'assistant', content: 'Hel' }), chunk({ content: 'lo' }), chunk({}, 'stop'),
-      { id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'big', choices: [], usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } }, '[DONE]']);
+      { id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'big', choices: [], usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
+        timings: { predicted_per_second: 101.5, prompt_per_second: 350 } }, '[DONE]']);
   };
   const engine = createRemoteEngine({ name: 'capable', endpoint: 'http://gpu-box:8000/v1', model: 'big' });
   const stream = await engine.chat.completions.create({ ...user('Hi'), stream: true, signal: undefined, cache_prompt: true });
@@ -140,6 +141,7 @@ test('the remote client posts to the host\'s proxy and shapes the stream like a 
   assert.equal(got.map((c) => c.choices[0].delta.content ?? '').join(''), 'Hello');
   assert.deepEqual(got.at(-1).choices[0], { index: 0, delta: {}, finish_reason: 'stop' });
   assert.equal(got.at(-1).usage.completion_tokens, 2);
+  assert.deepEqual(got.at(-1).usage.extra, { backend: 'remote', decode_tokens_per_s: 101.5, prefill_tokens_per_s: 350 });
   const whole = await engine.chat.completions.create(user('Hi'));
   assert.equal(whole.object, 'chat.completion');
   assert.equal(whole.choices[0].message.content, 'Hello');
@@ -153,4 +155,31 @@ test('a refusal by the proxy or the server becomes a RemoteError that says who r
     && /"capable" answered HTTP 429: The remote tier takes 30 requests a minute/.test(e.message));
   globalThis.fetch = async () => sse([chunk({ content: 'x' }), '[DONE]']);
   await assert.rejects(engine.chat.completions.create(user('Hi')), /without a finish_reason/);
+});
+
+test('stopping a remote answer ends it with finish_reason abort and keeps what came, as a local engine does', async () => {
+  const ctrl = new AbortController();
+  globalThis.fetch = async (url, { signal }) => {
+    let pulls = 0;
+    const body = new ReadableStream({
+      pull(c) {
+        if (pulls++ === 0) return c.enqueue(new TextEncoder().encode(`data: ${JSON.stringify(chunk({ role: 'assistant', content: 'Hel' }))}\n\n`));
+        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError'))));
+      },
+    });
+    return new Response(body, { headers: { 'content-type': 'text/event-stream' } });
+  };
+  const engine = createRemoteEngine({ name: 'capable', endpoint: 'http://gpu-box:8000/v1', model: 'big' });
+  const got = [];
+  for await (const c of await engine.chat.completions.create({ ...user('Hi'), stream: true, signal: ctrl.signal })) {
+    got.push(c);
+    if (got.length === 1) ctrl.abort();
+  }
+  assert.equal(got[0].choices[0].delta.content, 'Hel');
+  assert.equal(got.at(-1).choices[0].finish_reason, 'abort');
+  assert.equal(got.at(-1).usage.completion_tokens, 1);
+  // Aborted before the server answered: an empty answer, ended the same way.
+  globalThis.fetch = async (url, { signal }) => { signal.throwIfAborted(); return new Response(''); };
+  const whole = await engine.chat.completions.create({ ...user('Hi'), signal: AbortSignal.abort() });
+  assert.equal(whole.choices[0].finish_reason, 'abort');
 });
