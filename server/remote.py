@@ -128,12 +128,12 @@ def chat_completions(name):
     if request.content_length > limit:
         return _error(413, f"The request is {request.content_length} bytes; this host forwards at most {limit} to a "
                       "remote tier. Start a new conversation or leave documents out.", "body_too_large")
-    wait = remote.admit(current_app.config.get("REMOTE_RATE", DEFAULT_RATE), time.monotonic())
+    rate = current_app.config.get("REMOTE_RATE", DEFAULT_RATE)
+    wait = remote.admit(rate, time.monotonic())
     if wait:
-        return _error(429, f"The remote tier {name!r} takes {current_app.config.get('REMOTE_RATE', DEFAULT_RATE)} "
-                      f"requests a minute; try again in {wait:.0f} s.", "rate_limited",
-                      {"Retry-After": str(max(1, round(wait)))})
-    request.max_content_length = limit
+        return _error(429, f"The remote tier {name!r} takes {rate} requests a minute; try again in {wait:.0f} s.",
+                      "rate_limited", {"Retry-After": str(max(1, round(wait)))})
+    request.max_content_length = limit  # this route's limit, not the host's 1 KiB for every other route
     try:
         body = json.loads(request.get_data())
     except ValueError:
@@ -153,10 +153,8 @@ def _refuse_foreign():
     if host not in LOOPBACK_HOSTS:
         return _error(403, f"The remote tier is only proxied for pages opened at a loopback address (127.0.0.1, "
                       f"localhost), not {host!r}.", "not_loopback")
-    origin = request.headers.get("Origin")
-    if origin is not None and origin != request.host_url.rstrip("/"):
-        return _error(403, "Only this host's own page may use its remote tier.", "foreign_origin")
-    if request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
+    origin = request.headers.get("Origin", request.host_url.rstrip("/"))
+    if origin != request.host_url.rstrip("/") or request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
         return _error(403, "Only this host's own page may use its remote tier.", "foreign_origin")
     if request.mimetype != "application/json":
         return _error(415, "Send the chat request as application/json.", "unsupported_media_type")

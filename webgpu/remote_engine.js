@@ -115,14 +115,17 @@ async function* chunks(body, model, signal) {
     if (Object.keys(delta).length) yield { ...finish, choices: [{ index: 0, delta, finish_reason: null }], usage: undefined };
     const extra = { backend: 'remote', ...(timings?.predicted_per_second ? { decode_tokens_per_s: timings.predicted_per_second } : {}),
       ...(timings?.prompt_per_second ? { prefill_tokens_per_s: timings.prompt_per_second } : {}) };
-    yield { id: finish.id, object: 'chat.completion.chunk', created: finish.created, model: finish.model,
-      choices: [{ index: 0, delta: {}, finish_reason }], ...(usage ? { usage: { ...usage, extra: { ...usage.extra, ...extra } } } : {}) };
+    yield finalChunk(finish, finish_reason, usage && { ...usage, extra: { ...usage.extra, ...extra } });
   }
 }
 
 // The last chunk of an answer the user stopped: finish_reason 'abort', and the pieces received.
-function abortChunk({ id, created, model }, n_pieces) {
+function abortChunk(head, n_pieces) {
+  return finalChunk(head, 'abort', { prompt_tokens: 0, completion_tokens: n_pieces, total_tokens: n_pieces, extra: { backend: 'remote' } });
+}
+
+// An answer's last chunk, as the local engines end theirs: an empty delta, finish_reason and usage.
+function finalChunk({ id, created, model }, finish_reason, usage) {
   return { id: id ?? `chatcmpl-${crypto.randomUUID()}`, object: 'chat.completion.chunk', created: created ?? Math.floor(Date.now() / 1000), model,
-    choices: [{ index: 0, delta: {}, finish_reason: 'abort' }],
-    usage: { prompt_tokens: 0, completion_tokens: n_pieces, total_tokens: n_pieces, extra: { backend: 'remote' } } };
+    choices: [{ index: 0, delta: {}, finish_reason }], ...(usage ? { usage } : {}) };
 }

@@ -152,22 +152,24 @@ export function decide(request, tiers, { pinned = 'auto', consent = false, polic
 /**
  * A router over tiers: {fast?, capable?, remote?}, each {model, context?, images?, frontier?,
  * endpoint?, engine: () => Promise<engine>} where engine is OpenAI-shaped (chat.completions.create).
- * router.create(request, options) decides (options as decide's) and sends the request to the tier's
- * engine; it returns {route, result}, result being what that engine's create returns.
+ * router.send(route, request) sends a request down a route decide() gave; router.create(request,
+ * options) decides (options as decide's) and sends. Both return {route, result}, result being what
+ * the tier's engine's create returns.
  */
 export function createRouter({ tiers, policy = DEFAULT_POLICY }) {
+  const send = async (route, request) => {
+    if (!route.tier) throw new RequestError(`No tier can answer this: ${route.reason}.`);
+    if (route.held) throw new ConsentNeededError(route);
+    const { requires, ...body } = request;
+    const engine = await tiers[route.tier].engine();
+    return { route, result: await engine.chat.completions.create(body) };
+  };
   return {
     tiers,
     policy,
     decide: (request, options = {}) => decide(request, tiers, { policy, ...options }),
-    async create(request, options = {}) {
-      const route = decide(request, tiers, { policy, ...options });
-      if (!route.tier) throw new RequestError(`No tier can answer this: ${route.reason}.`);
-      if (route.held) throw new ConsentNeededError(route);
-      const { requires, ...body } = request;
-      const engine = await tiers[route.tier].engine();
-      return { route, result: await engine.chat.completions.create(body) };
-    },
+    send,
+    create: (request, options = {}) => send(decide(request, tiers, { policy, ...options }), request),
   };
 }
 

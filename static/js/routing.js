@@ -112,9 +112,8 @@ export class ChatRouting {
   }
 
   /** Sends a request down a route decided by route(). */
-  async create(routed, request, options) {
-    const { router, route } = routed;
-    return router.create(request, { ...options, pinned: route.tier, consent: route.tier === 'remote' });
+  send({ router, route }, request) {
+    return router.send(route, request);
   }
 
   // The consent panel: which endpoint would receive this conversation's text, and (for a waiting
