@@ -62,13 +62,16 @@ export class ConversationDB {
   /**
    * Moves the single conversation older versions kept in localStorage into the database. The
    * localStorage copy is removed only after the database has committed it, and after
-   * onMoved(conversation) has run (the page makes it the open chat there).
-   * @returns {Promise<object|null>} the conversation made, if there was one
+   * onMoved(conversation) has run (the page makes it the open chat there). Its id comes from its
+   * text, so a move cut short by a reload, or made by two tabs at once, stores it once; a copy
+   * already stored (and perhaps continued since) is kept as it is.
+   * @returns {Promise<object|null>} the conversation made or found, if there was one
    */
-  async migrate(storage, { newId, onMoved, now = Date.now() }) {
+  async migrate(storage, { onMoved, now = Date.now() }) {
+    const raw = storage.getItem(LEGACY_CHAT_KEY);
     let messages;
     try {
-      messages = JSON.parse(storage.getItem(LEGACY_CHAT_KEY) ?? 'null');
+      messages = JSON.parse(raw ?? 'null');
     } catch {
       return null; // unreadable: leave it where it is rather than lose it
     }
@@ -79,12 +82,23 @@ export class ConversationDB {
       return null;
     }
     const first = messages.find((m) => m.role === 'user');
-    const conversation = { id: newId(), title: first ? first.content : 'Earlier chat', created: now, updated: now,
+    const made = { id: await legacyId(raw), title: first ? first.content : 'Earlier chat', created: now, updated: now,
       model: null, system: '', settings: {}, messages };
-    await this.put(conversation);
+    const conversation = await this.#add(made);
     onMoved(conversation);
     storage.removeItem(LEGACY_CHAT_KEY);
     return conversation;
+  }
+
+  // Stores c unless a conversation with its id is there already; resolves to the one stored.
+  async #add(c) {
+    let stored = c;
+    await this.#write((s) => {
+      const req = s.get(c.id);
+      req.onsuccess = () => { if (req.result) stored = req.result; else s.put(c); };
+    });
+    if (stored === c) this.#announce({ type: 'put', ids: [c.id] });
+    return stored;
   }
 
   #announce(message) {
@@ -107,6 +121,12 @@ export class ConversationDB {
       tx.onabort = tx.onerror = () => reject(writeError(tx.error));
     });
   }
+}
+
+// The id of the conversation an older version kept: from a SHA-256 of its text.
+async function legacyId(raw) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(raw)));
+  return `legacy-${[...digest.slice(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
 function writeError(error) {

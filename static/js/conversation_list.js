@@ -65,6 +65,7 @@ export class ConversationList {
       items.push(empty);
     }
     this.ui.list.replaceChildren(...items);
+    this.ui.list.removeAttribute('aria-busy'); // read from the database: shown
   }
 
   #item(c) {

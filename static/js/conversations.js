@@ -29,7 +29,7 @@ export class Conversations {
   static async open(storage, { onMigrated, ...options }) {
     const db = await ConversationDB.open();
     const self = new Conversations(db, options);
-    await db.migrate(storage, { newId: () => crypto.randomUUID(), onMoved: onMigrated });
+    await db.migrate(storage, { onMoved: onMigrated });
     await self.refresh();
     return self;
   }

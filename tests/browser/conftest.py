@@ -57,12 +57,21 @@ class LiveServer:
         return wsgi
 
     def close(self):
-        """Stops answering: the listening socket and every open (keep-alive) connection close."""
-        self.server.close()
-        for channel in list(self.server._map.values()):
-            channel.close()
-        self.server.task_dispatcher.shutdown(timeout=5)
+        """Stops answering: the listening socket and every open (keep-alive) connection close.
+
+        They close on the server's own thread (a socket closed under its select() fails it with
+        EBADF); with nothing left to watch, its loop ends. A second close does nothing."""
+        if not self.thread.is_alive():
+            return
+
+        def stop():
+            for channel in list(self.server._map.values()):
+                if channel is not self.server and channel is not self.server.trigger:
+                    channel.close()
+            self.server.close()  # the listening socket and the trigger
+        self.server.trigger.pull_trigger(stop)
         self.thread.join(timeout=5)
+        self.server.task_dispatcher.shutdown(timeout=5)
 
 
 @pytest.fixture(scope="session")

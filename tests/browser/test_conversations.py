@@ -2,19 +2,25 @@
 undo, exported and imported exactly, kept when a tab closes mid-answer, and shared between tabs."""
 import json
 
-from .app_driver import ask, open_app, set_generation
+from .app_driver import ask, open_app, set_generation, wait_settled
 
 STORED = "() => window.inpage.conversations.db.list()"
 LEGACY = [{"role": "user", "content": "Where is Lyon?"}, {"role": "assistant", "content": "In **France**."}]
 
 
 def titles(page):
+    """The sidebar's titles, once the page has read them from the database."""
+    page.locator("#conversation-list:not([aria-busy])").wait_for(state="attached")
     return page.locator("#conversation-list li button.open").all_inner_texts()
 
 
+def put_legacy(page, chat):
+    page.evaluate("(chat) => localStorage.setItem('inpage.chat.v1', JSON.stringify(chat))", chat)
+
+
 def test_the_chat_an_older_version_kept_in_local_storage_moves_to_indexeddb(page, live_server):
-    page.goto(live_server.url)
-    page.evaluate("(chat) => localStorage.setItem('inpage.chat.v1', JSON.stringify(chat))", LEGACY)
+    assert open_app(page, live_server.url) == "ready"
+    put_legacy(page, LEGACY)
     page.reload()
     page.locator(".msg.assistant .body strong").wait_for()
     assert page.locator(".msg.user").inner_text() == "Where is Lyon?"
@@ -25,6 +31,19 @@ def test_the_chat_an_older_version_kept_in_local_storage_moves_to_indexeddb(page
     page.reload()  # from IndexedDB now, opened where the user left it
     page.locator(".msg.assistant .body strong").wait_for()
     assert titles(page) == ["Where is Lyon?"]
+
+    # A move cut short (the tab closed after the database had it, before localStorage let go), or
+    # made by two tabs at once: the chat is stored once, and what was written since is kept.
+    assert wait_settled(page) == "ready"
+    ask(page, "And Nice?", max_tokens=8)
+    put_legacy(page, LEGACY)
+    page.reload()
+    assert wait_settled(page) == "ready"
+    assert titles(page) == ["Where is Lyon?"]
+    [again] = page.evaluate(STORED)
+    assert (again["id"], again["created"]) == (stored["id"], stored["created"])
+    assert [m["content"] for m in again["messages"]][:3] == ["Where is Lyon?", "In **France**.", "And Nice?"]
+    assert page.evaluate("() => localStorage.getItem('inpage.chat.v1')") is None
 
 
 def test_conversations_are_listed_newest_first_searched_renamed_and_deleted_with_undo(page, live_server):
@@ -92,7 +111,7 @@ def test_export_and_import_round_trip_exactly_and_say_what_they_merged(page, liv
 
     page.evaluate("async () => { const db = window.inpage.conversations.db; for (const c of await db.list()) await db.delete(c.id); }")
     page.reload()
-    assert page.inner_text("#conversation-list") == "No saved conversations yet."
+    assert titles(page) == [] and page.inner_text("#conversation-list") == "No saved conversations yet."
     page.set_input_files("#import-file", str(exported))
     page.locator(".banner.info").wait_for()
     assert "2 added, 0 updated, 0 skipped" in page.inner_text(".banner.info")
