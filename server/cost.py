@@ -82,17 +82,26 @@ def router_counts(export: dict) -> dict:
     return counts
 
 
+def busy_seconds(tokens: float, output_share: float, output_tps: float, prefill_tps: float) -> float:
+    """Seconds of work for tokens, of which output_share are completions (decoded) and the rest prompt (prefilled)."""
+    return tokens * output_share / output_tps + tokens * (1 - output_share) / prefill_tps
+
+
+def cloud_price(tokens: float, output_share: float, x: dict) -> float:
+    """$ for tokens on the cloud API, at its prices per million prompt and completion tokens."""
+    return tokens * ((1 - output_share) * x["cloud_input_per_m"] + output_share * x["cloud_output_per_m"]) / 1e6
+
+
 def energy_cost(seconds_per_day: float, watts: float, kwh_price: float) -> float:
     return seconds_per_day / 3600 * watts / 1000 * kwh_price * DAYS
 
 
 def options(tokens_per_day: float, output_share: float, speed: dict, x: dict) -> dict:
     """Monthly cost of tokens_per_day on each option, with how many machines or boxes it takes."""
-    out_t, in_t = tokens_per_day * output_share, tokens_per_day * (1 - output_share)
-    cloud = (in_t * x["cloud_input_per_m"] + out_t * x["cloud_output_per_m"]) / 1e6 * DAYS
-    local_s = out_t / speed["decode_tps"] + in_t / speed["prefill_tps"]
+    cloud = cloud_price(tokens_per_day, output_share, x) * DAYS
+    local_s = busy_seconds(tokens_per_day, output_share, speed["decode_tps"], speed["prefill_tps"])
     machines = max(1, math.ceil(local_s / 86400))
-    gpu_s = out_t / x["gpu_output_tps"] + in_t / x["gpu_prefill_tps"]
+    gpu_s = busy_seconds(tokens_per_day, output_share, x["gpu_output_tps"], x["gpu_prefill_tps"])
     boxes = max(1, math.ceil(gpu_s / 86400))
     return {
         "cloud": {"monthly": cloud},
@@ -106,10 +115,10 @@ def options(tokens_per_day: float, output_share: float, speed: dict, x: dict) ->
 def break_even(output_share: float, speed: dict, x: dict) -> dict:
     """Tokens a day where the GPU box starts to cost less than the cloud API; where one machine is
     busy all day; and whether this machine's electricity is below the cloud's price per token."""
-    per_token_cloud = ((1 - output_share) * x["cloud_input_per_m"] + output_share * x["cloud_output_per_m"]) / 1e6
-    per_token_gpu_energy = energy_cost((output_share / x["gpu_output_tps"] + (1 - output_share) / x["gpu_prefill_tps"]),
+    per_token_cloud = cloud_price(1, output_share, x)
+    per_token_gpu_energy = energy_cost(busy_seconds(1, output_share, x["gpu_output_tps"], x["gpu_prefill_tps"]),
                                        x["gpu_watts"], x["kwh_price"]) / DAYS
-    seconds_per_token = output_share / speed["decode_tps"] + (1 - output_share) / speed["prefill_tps"]
+    seconds_per_token = busy_seconds(1, output_share, speed["decode_tps"], speed["prefill_tps"])
     per_token_machine = energy_cost(seconds_per_token, x["machine_watts"], x["kwh_price"]) / DAYS
     margin = per_token_cloud - per_token_gpu_energy
     return {
@@ -137,7 +146,7 @@ def run(args) -> int:
                                      "Export all (JSON)") from e
         share = args.output_share
         if share is None:
-            total = sum(t["prompt_tokens"] + t["completion_tokens"] for t in (counts or {}).values())
+            total = sum(map(_tokens, (counts or {}).values()))
             share = sum(t["completion_tokens"] for t in counts.values()) / total if total else 0.3
         if not 0 < share < 1:
             raise CostInputError(f"the output share must be between 0 and 1, not {share}")
@@ -164,13 +173,16 @@ def run(args) -> int:
 def as_routed(tokens_per_day: float, share: float, speed: dict, x: dict, counts: dict) -> dict:
     """The workload split as the router split the exported conversations: local tiers on this
     machine, the remote tier on the GPU box."""
-    total = sum(t["prompt_tokens"] + t["completion_tokens"] for t in counts.values())
-    remote = counts.get("remote", {})
-    remote_share = (remote.get("prompt_tokens", 0) + remote.get("completion_tokens", 0)) / total if total else 0
+    total = sum(map(_tokens, counts.values()))
+    remote_share = _tokens(counts["remote"]) / total if total and "remote" in counts else 0
     local = options(tokens_per_day * (1 - remote_share), share, speed, x)["machine"] if remote_share < 1 else None
     gpu = options(tokens_per_day * remote_share, share, speed, x)["gpu"] if remote_share > 0 else None
     return {"remote_share": remote_share, "monthly": (local or {}).get("monthly", 0) + (gpu or {}).get("monthly", 0),
             "machine": local, "gpu": gpu}
+
+
+def _tokens(tier_counts: dict) -> int:
+    return tier_counts["prompt_tokens"] + tier_counts["completion_tokens"]
 
 
 def _money(v: float) -> str:
