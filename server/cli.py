@@ -89,7 +89,7 @@ def _serve(args) -> int | None:
     import waitress
 
     from server import create_app
-    from server.remote import RemoteConfigError, key_variable, parse_remotes
+    from server.remote import LOOPBACK_HOSTS, RemoteConfigError, key_variable, parse_remotes
 
     loopback = args.host in ("localhost",) or _is_loopback(args.host)
     try:
@@ -104,7 +104,7 @@ def _serve(args) -> int | None:
         config["REMOTE_RATE"] = args.remote_rate
     if loopback:
         # A page on another site can rebind its name to 127.0.0.1; only answer to loopback names.
-        config["TRUSTED_HOSTS"] = ["127.0.0.1", "localhost", "[::1]", "::1"]
+        config["TRUSTED_HOSTS"] = sorted(LOOPBACK_HOSTS)
     app = create_app(config)
     store = Store(args.home)
     if not store.list():

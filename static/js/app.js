@@ -476,7 +476,7 @@ async function answer(prepare) {
       else messages.unshift({ role: 'system', content: passagesPrompt(sources) });
     }
     message = chats.startAnswer(versions);
-    const { result: stream } = await state.routing.send(routed, {
+    const { result: stream } = await routed.router.send(route, {
       messages, stream: true, ...currentSettings(), signal: ctrl.signal,
     });
     let usage = null;

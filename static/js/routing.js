@@ -92,7 +92,8 @@ export class ChatRouting {
 
   /**
    * The route of a request in a conversation, asking the user first when it would go remote
-   * without consent and the user chose to be asked. Returns null when the user cancelled.
+   * without consent and the user chose to be asked. Returns {route, router}, router.send(route,
+   * request) sending it; null when the user cancelled.
    */
   async route(conversation, request) {
     const router = createRouter({ tiers: this.tiers(), policy: this.policy() });
@@ -109,11 +110,6 @@ export class ChatRouting {
       }
     }
     return { route, router };
-  }
-
-  /** Sends a request down a route decided by route(). */
-  send({ router, route }, request) {
-    return router.send(route, request);
   }
 
   // The consent panel: which endpoint would receive this conversation's text, and (for a waiting
